@@ -1,0 +1,182 @@
+"""The live state of one customer, and its JSON document form (what the state store holds).
+
+The state is a pure function of the customer's event sequence (see ``engine.fold``). It is stored
+as one document per customer so that one read and one write serve a whole event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from engine.errors import DecodeError
+from engine.values import AttributeValue
+
+# How many recent event and interaction ids a state remembers to drop duplicates posted twice.
+RECENT_IDS_KEPT = 64
+
+
+@dataclass(slots=True, frozen=True)
+class Contacts:
+    email: str | None = None
+    phone: str | None = None
+    push_tokens: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class CustomerState:
+    """Everything Refract knows about one customer right now.
+
+    ``consent`` maps a scope ("all", "channel:email", "campaign:<id>", "category:<name>") to
+    opted-in or out. ``applied_offset`` is the offset in ``refract.events`` of the last event
+    folded in: an event at or below it is a replay and changes nothing.
+    """
+
+    customer_id: str
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    campaign_attributes: Mapping[str, Mapping[str, AttributeValue]] = field(default_factory=dict)
+    contacts: Contacts = field(default_factory=Contacts)
+    consent: Mapping[str, bool] = field(default_factory=dict)
+    event_counts: Mapping[str, int] = field(default_factory=dict)
+    interaction_counts: Mapping[str, int] = field(default_factory=dict)
+    delivery_counts: Mapping[str, int] = field(default_factory=dict)
+    recent_ids: tuple[str, ...] = ()
+    first_seen_ms: int = 0
+    last_event_ms: int = 0
+    events_applied: int = 0
+    applied_offset: int = -1
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MILLISECOND = dt.timedelta(milliseconds=1)
+
+
+def epoch_ms(value: dt.datetime) -> int:
+    """Milliseconds since the epoch, exactly (no float rounding far from 1970)."""
+    return (value - _EPOCH) // _MILLISECOND
+
+
+def from_epoch_ms(value: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(milliseconds=value)
+
+
+def evolve(state: CustomerState, changes: Mapping[str, Any]) -> CustomerState:
+    """``state`` with ``changes`` applied: dataclasses.replace, ~8x cheaper on the hot path."""
+    get = changes.get
+    return CustomerState(
+        customer_id=state.customer_id,
+        attributes=get("attributes", state.attributes),
+        campaign_attributes=get("campaign_attributes", state.campaign_attributes),
+        contacts=get("contacts", state.contacts),
+        consent=get("consent", state.consent),
+        event_counts=get("event_counts", state.event_counts),
+        interaction_counts=get("interaction_counts", state.interaction_counts),
+        delivery_counts=get("delivery_counts", state.delivery_counts),
+        recent_ids=get("recent_ids", state.recent_ids),
+        first_seen_ms=get("first_seen_ms", state.first_seen_ms),
+        last_event_ms=get("last_event_ms", state.last_event_ms),
+        events_applied=get("events_applied", state.events_applied),
+        applied_offset=get("applied_offset", state.applied_offset),
+    )
+
+
+# --- document form ---------------------------------------------------------------------------
+# Attribute values that JSON cannot tell apart are tagged: {"$d": "2024-02-29"} for a date,
+# {"$ts": <epoch ms>} for a timestamp. Lists are JSON arrays of strings.
+
+
+def encode_value(value: AttributeValue) -> Any:
+    if isinstance(value, dt.datetime):
+        return {"$ts": epoch_ms(value)}
+    if isinstance(value, dt.date):
+        return {"$d": value.isoformat()}
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def decode_value(raw: Any) -> AttributeValue:
+    if isinstance(raw, dict):
+        if "$ts" in raw:
+            return from_epoch_ms(raw["$ts"])
+        if "$d" in raw:
+            return dt.date.fromisoformat(raw["$d"])
+        raise DecodeError(f"unknown tagged attribute value {raw!r}")
+    if isinstance(raw, list):
+        return tuple(raw)
+    value: AttributeValue = raw
+    return value
+
+
+def _encode_attributes(attributes: Mapping[str, AttributeValue]) -> dict[str, Any]:
+    return {name: encode_value(value) for name, value in attributes.items()}
+
+
+def _decode_attributes(raw: Mapping[str, Any]) -> dict[str, AttributeValue]:
+    # Only tagged values and lists need converting; most values are plain JSON scalars.
+    return {
+        name: decode_value(value) if type(value) in (dict, list) else value for name, value in raw.items()
+    }
+
+
+def to_document(state: CustomerState) -> dict[str, Any]:
+    """The JSON-compatible document stored for ``state``."""
+    contacts = state.contacts
+    return {
+        "v": 1,
+        "id": state.customer_id,
+        "attributes": _encode_attributes(state.attributes),
+        "campaign_attributes": {
+            campaign: _encode_attributes(values) for campaign, values in state.campaign_attributes.items()
+        },
+        "contacts": {
+            "email": contacts.email,
+            "phone": contacts.phone,
+            "push_tokens": {p: list(t) for p, t in contacts.push_tokens.items()},
+        },
+        "consent": dict(state.consent),
+        "event_counts": dict(state.event_counts),
+        "interaction_counts": dict(state.interaction_counts),
+        "delivery_counts": dict(state.delivery_counts),
+        "recent_ids": list(state.recent_ids),
+        "first_seen_ms": state.first_seen_ms,
+        "last_event_ms": state.last_event_ms,
+        "events_applied": state.events_applied,
+        "applied_offset": state.applied_offset,
+    }
+
+
+def from_document(doc: Mapping[str, Any]) -> CustomerState:
+    """The state a document written by ``to_document`` describes."""
+    try:
+        contacts = doc["contacts"]
+        return CustomerState(
+            customer_id=doc["id"],
+            attributes=_decode_attributes(doc["attributes"]),
+            campaign_attributes={
+                campaign: _decode_attributes(values)
+                for campaign, values in doc["campaign_attributes"].items()
+            },
+            contacts=Contacts(
+                email=contacts["email"],
+                phone=contacts["phone"],
+                push_tokens={p: tuple(t) for p, t in contacts["push_tokens"].items()},
+            ),
+            consent=doc["consent"],
+            event_counts=doc["event_counts"],
+            interaction_counts=doc["interaction_counts"],
+            delivery_counts=doc["delivery_counts"],
+            recent_ids=tuple(doc["recent_ids"]),
+            first_seen_ms=doc["first_seen_ms"],
+            last_event_ms=doc["last_event_ms"],
+            events_applied=doc["events_applied"],
+            applied_offset=doc["applied_offset"],
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DecodeError(f"customer state document is malformed: {exc!r}") from exc
+
+
+EMPTY_MAPPING: Mapping[str, Any] = MappingProxyType({})

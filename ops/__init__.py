@@ -1,0 +1,1 @@
+"""Operating Refract: the command line and the local infrastructure it starts and stops."""

@@ -1,0 +1,263 @@
+"""``refract bench ingest``: how fast one worker (and two) fold events into customer state.
+
+In one run, on the same events: the ceiling (a bare confluent-kafka consumer decoding every
+event), the framework baseline (a minimal faust agent with a plain faust Table, defaults), one
+Refract worker, and two Refract workers. Prints events/s and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from confluent_kafka import Consumer, Producer
+
+from api.auth import mint_key
+from engine.topics import TopicNames
+from ops.bench.workload import envelopes
+from ops.config import load_settings
+from schemas.codec import decode_envelope, encode_envelope
+from streams.topic_admin import ensure_topics
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--events", type=int, default=200_000, help="events to produce (default 200,000)")
+    parser.add_argument("--customers", type=int, default=100_000, help="distinct customers (default 100,000)")
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--skip-baseline", action="store_true", help="skip the slow faust Table baseline")
+    parser.add_argument("--skip-two-workers", action="store_true")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            "partitioner": "murmur2_random",
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
+    started = time.perf_counter()
+    for key, value in records:
+        while True:
+            try:
+                producer.produce(topic, value, key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(120)
+    return time.perf_counter() - started
+
+
+def _ceiling(bootstrap: str, topic: str, events: int) -> float:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-ceiling-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    seen = 0
+    first = 0.0
+    while seen < events:
+        for message in consumer.consume(2000, timeout=1.0):
+            if message.error():
+                continue
+            if seen == 0:
+                first = time.perf_counter()
+            decode_envelope(message.value() or b"")
+            seen += 1
+    elapsed = time.perf_counter() - first
+    consumer.close()
+    return elapsed
+
+
+def _baseline(bootstrap: str, topic: str, events: int, partitions: int, work: Path) -> float:
+    result = work / "baseline.json"
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ops.bench.faust_table_baseline",
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--events",
+            str(events),
+            "--partitions",
+            str(partitions),
+            "--datadir",
+            str(work / "baseline"),
+            "--result",
+            str(result),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / "baseline.log", "wb"),  # noqa: SIM115 - closed when the process exits
+        timeout=1800,
+        check=False,
+    )
+    if not result.exists():
+        raise SystemExit(
+            f"the faust baseline failed (exit {process.returncode}); see {work / 'baseline.log'}"
+        )
+    seconds: float = json.loads(result.read_text())["seconds"]
+    return seconds
+
+
+def _processed(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("refract_events_processed_total")
+    )
+
+
+def _refract(bootstrap: str, namespace: str, events: int, partitions: int, work: Path, workers: int) -> float:
+    key = mint_key({"admin"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REFRACT_")}
+    env.update(
+        REFRACT_NAMESPACE=namespace,
+        REFRACT_KAFKA_BOOTSTRAP=bootstrap,
+        REFRACT_PARTITIONS=str(partitions),
+        REFRACT_DATA_DIR=str(work / namespace),
+        REFRACT_LOG_LEVEL="info",
+        REFRACT_API_KEYS=f"{key.setting.key_id}:{key.setting.secret_sha256}:admin",
+    )
+    ports = [_free_port() for _ in range(workers)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "worker", "--web-port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(work / f"{namespace}-{port}.log", "wb"),  # noqa: SIM115
+        )
+        for port in ports
+    ]
+    try:
+        first_at = None
+        first_count = 0.0
+        deadline = time.monotonic() + 1800
+        while time.monotonic() < deadline:
+            counts = []
+            for port in ports:
+                try:
+                    counts.append(_processed(port))
+                except OSError:
+                    counts.append(0.0)
+            total = sum(counts)
+            now = time.perf_counter()
+            if first_at is None and total > 0:
+                first_at, first_count = now, total
+            if total >= events:
+                assert first_at is not None
+                return (now - first_at) * events / max(1.0, events - first_count)
+            for process in processes:
+                if process.poll() is not None:
+                    raise SystemExit(f"a worker exited early; see the logs in {work}")
+            time.sleep(0.1)
+        raise SystemExit("the workers did not finish in 30 minutes")
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def main(args: argparse.Namespace, out: TextIO) -> int:
+    settings = load_settings()
+    if settings.kafka_bootstrap:
+        bootstrap = settings.kafka_bootstrap
+    else:
+        from ops.runtime import local_kafka
+
+        bootstrap = local_kafka(settings).start().bootstrap
+    work = Path(tempfile.mkdtemp(prefix="refract-bench-"))
+    run = uuid.uuid4().hex[:6]
+    n, customers = args.events, args.customers
+    print(f"Generating {n:,} events for {customers:,} customers ...", file=out, flush=True)
+    records = [(e.customer_id.encode(), encode_envelope(e)) for e in envelopes(n, customers)]
+    size = sum(len(v) for _, v in records) / len(records)
+    print(f"  mean encoded size {size:.0f} bytes", file=out)
+
+    one = f"bench{run}a"
+    two = f"bench{run}b"
+    spaces = [one] if args.skip_two_workers else [one, two]
+    for space in spaces:
+        ensure_topics(bootstrap, replace(settings, namespace=space, partitions=args.partitions))
+        seconds = _produce(bootstrap, TopicNames(space).events, records)
+        print(f"Produced to {TopicNames(space).events} at {n / seconds:,.0f} events/s", file=out, flush=True)
+    topic = TopicNames(one).events
+
+    results: dict[str, float] = {}
+    print("Ceiling: confluent-kafka consumer + decode, no state ...", file=out, flush=True)
+    results["ceiling"] = n / _ceiling(bootstrap, topic, n)
+    if not args.skip_baseline:
+        print(
+            "Framework baseline: faust agent + faust Table get/set per event, defaults ...",
+            file=out,
+            flush=True,
+        )
+        results["faust_table"] = n / _baseline(bootstrap, topic, n, args.partitions, work)
+    print("Refract: one worker ...", file=out, flush=True)
+    results["refract_1"] = n / _refract(bootstrap, one, n, args.partitions, work, 1)
+    if not args.skip_two_workers:
+        print("Refract: two workers ...", file=out, flush=True)
+        results["refract_2"] = n / _refract(bootstrap, two, n, args.partitions, work, 2)
+
+    print(
+        f"\nrefract bench ingest: {n:,} events, {customers:,} customers, {args.partitions} partitions",
+        file=out,
+    )
+    labels = {
+        "ceiling": "ceiling (confluent consumer + decode)",
+        "faust_table": "faust agent + faust Table",
+        "refract_1": "Refract, one worker",
+        "refract_2": "Refract, two workers",
+    }
+    for name, rate in results.items():
+        print(f"  {labels[name]:<40} {rate:>10,.0f} events/s", file=out)
+    if "faust_table" in results:
+        ratio = results["refract_1"] / results["faust_table"]
+        print(f"  one worker / faust Table baseline      {ratio:>10.2f}x", file=out)
+    print(
+        f"  one worker / ceiling                   {results['refract_1'] / results['ceiling']:>10.2f}x",
+        file=out,
+    )
+    if "refract_2" in results:
+        print(
+            f"  two workers / one worker               {results['refract_2'] / results['refract_1']:>10.2f}x",
+            file=out,
+        )
+    shutil.rmtree(work, ignore_errors=True)
+    return 0

@@ -1,0 +1,195 @@
+"""The ``refract`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from engine.errors import RefractError
+from engine.settings import SCOPES, Settings
+from ops.config import load_settings
+
+
+def _fail(message: str) -> int:
+    print(f"refract: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "web_port", None):
+        overrides["web_port"] = args.web_port
+        overrides["worker_name"] = f"worker-{args.web_port}"
+    if getattr(args, "name", None):
+        overrides["worker_name"] = args.name
+    return load_settings(**overrides)
+
+
+def cmd_up(args: argparse.Namespace, out: TextIO) -> int:
+    from ops.runtime import dev_api_key, local_kafka, run_worker
+
+    settings, dev_secret = dev_api_key(_settings(args))
+    kafka = None
+    if settings.kafka_bootstrap:
+        bootstrap = settings.kafka_bootstrap
+        print(f"Using the Kafka cluster at {bootstrap} (REFRACT_KAFKA_BOOTSTRAP); starting none.", file=out)
+    else:
+        kafka = local_kafka(settings)
+        started = time.monotonic()
+        status = kafka.start(progress=lambda line: print(f"  {line}", file=out, flush=True))
+        bootstrap = status.bootstrap
+        print(
+            f"Kafka running at {bootstrap} (pid {status.pid}, {time.monotonic() - started:.1f} s)", file=out
+        )
+    logfile = settings.data_dir / "logs" / f"{settings.worker_name}.log"
+    key_hint = dev_secret or "<your API key>"
+
+    def ready(worker: object) -> None:
+        url = settings.web_url
+        print(
+            f"""
+Refract is ready.
+  API          {url}/v1/   (key: {key_hint})
+  metrics      {url}/metrics
+  health       {url}/healthz, {url}/readyz
+  Kafka        {bootstrap}   topics prefixed '{settings.namespace}.'
+  data folder  {settings.data_dir.resolve()}
+  worker log   {logfile}
+
+Try:
+  curl -s -X POST {url}/v1/events -H 'Authorization: Bearer {key_hint}' \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"customer_id": "c-1", "name": "card_transaction", "data": {{"amount": 120.5}}}}'
+  curl -s {url}/v1/customers/c-1 -H 'Authorization: Bearer {key_hint}'
+
+Ctrl-C stops the worker{", then the Kafka broker it started" if kafka else ""}.""",
+            file=out,
+            flush=True,
+        )
+
+    print(f"Starting worker {settings.worker_name} (log: {logfile}) ...", file=out, flush=True)
+    try:
+        run_worker(settings, bootstrap, logfile=logfile, on_ready=ready)
+    finally:
+        if kafka is not None:
+            print("Stopping Kafka ...", file=out, flush=True)
+            kafka.stop()
+            print("Stopped.", file=out, flush=True)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
+    from ops.runtime import dev_api_key, local_kafka, run_worker
+
+    settings, _ = dev_api_key(_settings(args))
+    bootstrap = settings.kafka_bootstrap or local_kafka(settings).bootstrap
+    run_worker(settings, bootstrap)
+    return 0
+
+
+def cmd_kafka(args: argparse.Namespace, out: TextIO) -> int:
+    from ops.kafka.commands import run
+    from ops.runtime import local_kafka
+
+    settings = _settings(args)
+    if settings.kafka_bootstrap:
+        print(
+            f"REFRACT_KAFKA_BOOTSTRAP names {settings.kafka_bootstrap}: Refract uses that cluster"
+            " and manages no local broker.",
+            file=out,
+        )
+        return 0
+    return run(args.action, local_kafka(settings), out)
+
+
+def cmd_topics(args: argparse.Namespace, out: TextIO) -> int:
+    from ops.runtime import local_kafka
+    from streams.topic_admin import ensure_topics
+
+    settings = _settings(args)
+    bootstrap = settings.kafka_bootstrap or local_kafka(settings).bootstrap
+    created = ensure_topics(bootstrap, settings)
+    print(f"created: {', '.join(created) or 'nothing (all topics exist)'}", file=out)
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace, out: TextIO) -> int:
+    from api.auth import mint_key
+
+    unknown = set(args.scope) - set(SCOPES)
+    if unknown:
+        return _fail(f"unknown scope {sorted(unknown)[0]!r}; scopes are {', '.join(SCOPES)}")
+    new = mint_key(args.scope, key_id=args.id)
+    key = new.setting
+    print(f"API key (shown once, keep it secret): {new.secret}", file=out)
+    print("Configure it with the hash only, either as an environment variable:", file=out)
+    print(f"  REFRACT_API_KEYS='{key.key_id}:{key.secret_sha256}:{','.join(sorted(key.scopes))}'", file=out)
+    print("or in refract.yaml:", file=out)
+    print(
+        f"  api_keys:\n    - {{id: {key.key_id}, sha256: {key.secret_sha256},"
+        f" scopes: [{', '.join(sorted(key.scopes))}]}}",
+        file=out,
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
+    from ops.bench.ingest import main as bench_ingest
+
+    return bench_ingest(args, out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="refract", description="Real-time customer campaigns on Kafka.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser(
+        "up", help="run everything: the local Kafka (unless configured) and a worker with the API"
+    )
+    up.add_argument("--web-port", type=int, help="API port (default 8080)")
+    up.set_defaults(func=cmd_up)
+
+    worker = sub.add_parser("worker", help="run one more worker that joins the same group")
+    worker.add_argument("--web-port", type=int, help="API port of this worker")
+    worker.add_argument("--name", help="worker name (its data folder); default worker-<port>")
+    worker.set_defaults(func=cmd_worker)
+
+    kafka = sub.add_parser("kafka", help="the local Kafka broker")
+    kafka.add_argument("action", choices=["start", "stop", "status"])
+    kafka.set_defaults(func=cmd_kafka)
+
+    topics = sub.add_parser("topics", help="create Refract's topics")
+    topics.set_defaults(func=cmd_topics)
+
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="mint a key and print how to configure it")
+    create.add_argument("--scope", action="append", required=True, help=f"one of {', '.join(SCOPES)}")
+    create.add_argument("--id", help="the key's public id (default: random)")
+    create.set_defaults(func=cmd_keys)
+
+    bench = sub.add_parser("bench", help="benchmarks (print figures and ratios)")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    from ops.bench.ingest import add_arguments
+
+    add_arguments(bench_sub.add_parser("ingest", help="fold speed of one worker vs baselines"))
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args, sys.stdout)
+        return code
+    except RefractError as exc:
+        return _fail(exc.message)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

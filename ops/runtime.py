@@ -1,0 +1,82 @@
+"""Running a worker: the Kafka to use, the topics, the faust worker with the API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from api.auth import hash_key, mint_key
+from api.server import install
+from engine.settings import ApiKeySetting, Settings
+from ops.kafka import LocalKafka
+from ops.logs import configure_logging
+from streams.app import Worker, build_worker
+from streams.topic_admin import ensure_topics
+
+DEV_KEY_FILE = "dev-api-key"
+
+
+def local_kafka(settings: Settings) -> LocalKafka:
+    return LocalKafka(settings.data_dir / "kafka", port=settings.local_kafka_port)
+
+
+def dev_api_key(settings: Settings) -> tuple[Settings, str | None]:
+    """With no keys configured, use (or make once) an admin key kept in the data folder."""
+    if settings.api_keys:
+        return settings, None
+    path = settings.data_dir / DEV_KEY_FILE
+    if path.is_file():
+        secret = path.read_text(encoding="utf-8").strip()
+        key_id = secret.split("_")[1]
+        key = ApiKeySetting(key_id, hash_key(secret), frozenset({"admin"}))
+    else:
+        new = mint_key({"admin"}, key_id=f"dev{secrets.token_hex(2)}")
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(new.secret + "\n")
+        secret, key = new.secret, new.setting
+    return replace(settings, api_keys=(key,)), secret
+
+
+def run_worker(
+    settings: Settings,
+    bootstrap: str,
+    *,
+    logfile: Path | None = None,
+    on_ready: Callable[[Worker], None] | None = None,
+) -> None:
+    """Create the topics and run a worker with the API until SIGINT/SIGTERM."""
+    from faust.worker import Worker as FaustWorker
+
+    configure_logging()
+    ensure_topics(bootstrap, settings)
+    worker = build_worker(settings, bootstrap, on_web_init=lambda w, web: install(w, web))
+    if on_ready is not None:
+        callback = on_ready
+
+        @worker.app.task  # type: ignore[untyped-decorator]
+        async def announce_ready() -> None:
+            while not worker.is_ready()[0]:
+                await asyncio.sleep(0.2)
+            callback(worker)
+
+    if logfile is not None:
+        logfile.parent.mkdir(parents=True, exist_ok=True)
+    faust_worker: Any = FaustWorker(
+        worker.app,
+        loglevel=settings.log_level,
+        logfile=str(logfile) if logfile else None,
+        quiet=True,
+        redirect_stdouts=False,
+    )
+    try:
+        faust_worker.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise

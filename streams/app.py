@@ -1,0 +1,166 @@
+"""The faust app of a Refract worker: topics, the customer table, the processor agent.
+
+``build_worker`` returns the faust app plus what the HTTP surface needs (the store, the producer,
+readiness). The web server is faust's own aiohttp server; ``api`` adds its routes through the
+``on_web_init`` callback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+import structlog
+from faust.types import TP
+
+from engine.settings import Settings
+from engine.topics import TopicNames
+from streams import metrics
+from streams.customer_store import CUSTOMERS_TABLE, CustomerStore
+from streams.processor import CustomerProcessor
+from streams.producer import Producer
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class Worker:
+    """A faust app wired for Refract, and the handles the HTTP surface uses."""
+
+    app: faust.App
+    settings: Settings
+    bootstrap: str
+    topics: TopicNames
+    store: CustomerStore
+    producer: Producer
+
+    def is_ready(self) -> tuple[bool, str]:
+        """Ready once partitions are assigned and the tables are recovered."""
+        app = self.app
+        if app.rebalancing:
+            return False, "rebalancing"
+        recovery = app.tables.recovery  # type: ignore[attr-defined]
+        if recovery.in_recovery or not recovery.completed.is_set():
+            return False, "recovering tables"
+        if not app.consumer.assignment():
+            return False, "waiting for partitions"
+        return True, "ready"
+
+    def events_partitions(self) -> set[int]:
+        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.topics.events}
+
+
+def rocksdb_options(settings: Settings) -> dict[str, Any]:
+    rocks = settings.rocksdb
+    return {
+        "driver": "rocksdict",
+        "block_cache_size": rocks.block_cache_bytes,
+        "write_buffer_size": rocks.write_buffer_bytes,
+        "max_write_buffer_number": rocks.max_write_buffers,
+        "max_open_files": rocks.max_open_files,
+    }
+
+
+def build_worker(
+    settings: Settings,
+    bootstrap: str,
+    *,
+    on_web_init: Callable[[Worker, Any], object] | None = None,
+) -> Worker:
+    topics = TopicNames(settings.namespace)
+    data_dir = settings.data_dir / "workers" / settings.worker_name
+
+    class RefractApp(faust.App):
+        def on_webserver_init(self, web: Any) -> None:
+            if on_web_init is not None:
+                on_web_init(worker, web)
+
+        async def on_shutdown(self) -> None:
+            # After the agents stopped (mode stops children before on_shutdown): nothing
+            # produces any more, so what is queued can be flushed and the producer closed.
+            await super().on_shutdown()
+            producer.close()
+
+    app = RefractApp(
+        settings.group_id,
+        broker=f"kafka://{bootstrap}",
+        store="rocksdb://",
+        datadir=str(data_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        table_standby_replicas=settings.standby_replicas,
+        web_enabled=True,
+        web_bind=settings.web_bind or settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        canonical_url=settings.web_url,
+        web_application_options={"client_max_size": settings.max_body_bytes},
+        # faust's own pages would expose table contents without authentication: Refract's API
+        # is the only HTTP surface.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
+        producer_acks=-1,
+        producer_linger=0.02,
+        producer_max_batch_size=1024 * 1024,
+        broker_commit_interval=1.0,
+        broker_max_poll_records=2000,
+        stream_buffer_maxsize=8192,
+        consumer_auto_offset_reset="earliest",
+        # faust's own table writes never happen (see customer_store); keep its flush cheap.
+        table_cleanup_interval=3600,
+        autodiscover=False,
+    )
+    table = app.Table(
+        CUSTOMERS_TABLE,
+        partitions=settings.partitions,
+        key_type=bytes,  # bytes -> faust's "raw" codec: the changelog holds our own bytes
+        value_type=bytes,
+        options=rocksdb_options(settings),
+    )
+    events_topic = app.topic(
+        topics.events,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
+    producer = Producer(bootstrap, client_id=f"{settings.group_id}-{settings.worker_name}", linger_ms=5)
+    store = CustomerStore(table)
+    processor = CustomerProcessor(
+        store,
+        producer,
+        events_topic=topics.events,
+        dead_letters_topic=topics.dead_letters,
+    )
+    worker = Worker(app, settings, bootstrap, topics, store, producer)
+
+    @app.agent(events_topic, name="customer-processor")
+    async def customer_processor(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_max_events, settings.batch_within_s):
+            await processor.process([event.message for event in events])
+
+    @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+    async def report_lag() -> None:
+        consumer = app.consumer
+        assigned = [tp for tp in consumer.assignment() if tp.topic == topics.events]
+        metrics.ASSIGNED_PARTITIONS.set(len(assigned))
+        for tp in assigned:
+            highwater = consumer.highwater(tp)
+            position = _position(consumer, tp)
+            if highwater is not None and position is not None:
+                metrics.CONSUMER_LAG.labels(str(tp.partition)).set(max(0, highwater - position))
+
+    return worker
+
+
+def _position(consumer: Any, tp: TP) -> int | None:
+    # faust tracks the last offset it handed to the stream; committed offsets lag behind it.
+    read = getattr(consumer, "_read_offset", {}).get(tp)
+    return None if read is None else int(read) + 1

@@ -1,0 +1,65 @@
+"""The Prometheus metrics a worker exposes on /metrics. One registry per process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+EVENTS_PROCESSED = Counter(
+    "refract_events_processed",
+    "Events folded into customer state, by payload type.",
+    ["type"],
+    registry=REGISTRY,
+)
+EVENTS_REPLAYED = Counter(
+    "refract_events_replayed",
+    "Events skipped because their offset or id was already applied (replays, duplicates).",
+    registry=REGISTRY,
+)
+DEAD_LETTERS = Counter(
+    "refract_dead_letters",
+    "Records sent to the dead-letter topic, by reason code.",
+    ["reason"],
+    registry=REGISTRY,
+)
+PROCESSING_LATENCY = Histogram(
+    "refract_event_latency_seconds",
+    "Time from an event being accepted (received_at) to its effects being in Kafka.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+BATCH_SECONDS = Histogram(
+    "refract_batch_seconds",
+    "Time to process one batch of events (fold, changelog, outputs, state write).",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)
+BATCH_SIZE = Histogram(
+    "refract_batch_events",
+    "Events per processed batch.",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+    registry=REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "refract_consumer_lag",
+    "Events in refract.events not yet processed by this worker, by partition.",
+    ["partition"],
+    registry=REGISTRY,
+)
+ASSIGNED_PARTITIONS = Gauge(
+    "refract_assigned_partitions",
+    "Partitions of refract.events this worker is processing.",
+    registry=REGISTRY,
+)
+HTTP_REQUESTS = Counter(
+    "refract_http_requests",
+    "HTTP requests answered, by route and status code.",
+    ["route", "status"],
+    registry=REGISTRY,
+)
+CHANGELOG_RESTORED = Counter(
+    "refract_changelog_records_restored",
+    "Changelog records applied to local state by recovery or standby replication.",
+    registry=REGISTRY,
+)

@@ -1,0 +1,139 @@
+"""An asyncio face on confluent-kafka's producer: idempotent, acks=all, murmur2 partitioning.
+
+Every record Refract writes goes through here. A write is done only when Kafka acknowledged it:
+callers await the delivery reports. Keys are partitioned with murmur2, as Java clients and
+aiokafka (faust) do, so a customer's events, state and outputs land in the same partition number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import confluent_kafka
+
+from engine.errors import InfrastructureError
+
+
+class ProduceFailed(InfrastructureError):
+    code = "kafka_produce_failed"
+
+    def __init__(self, message: str, *, retriable: bool) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+
+
+@dataclass(slots=True, frozen=True)
+class OutRecord:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    partition: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Delivered:
+    topic: str
+    partition: int
+    offset: int
+
+
+class _Batch:
+    """Collects the delivery reports of a batch; resolves one future when all are in."""
+
+    __slots__ = ("error", "future", "loop", "pending", "reports")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, size: int) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[list[Delivered]] = loop.create_future()
+        self.pending = size
+        self.reports: list[Delivered | None] = [None] * size
+        self.error: confluent_kafka.KafkaError | None = None
+
+    def callback(self, index: int) -> Any:
+        def on_delivery(err: confluent_kafka.KafkaError | None, msg: confluent_kafka.Message) -> None:
+            if err is not None:
+                self.error = self.error or err
+            else:
+                topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+                assert topic is not None and partition is not None and offset is not None
+                self.reports[index] = Delivered(topic, partition, offset)
+            self.pending -= 1
+            if self.pending == 0:
+                self.loop.call_soon_threadsafe(self._resolve)
+
+        return on_delivery
+
+    def _resolve(self) -> None:
+        if self.future.done():
+            return
+        if self.error is not None:
+            self.future.set_exception(
+                ProduceFailed(
+                    f"Kafka did not accept a record: {self.error.str()}",
+                    retriable=self.error.retriable(),
+                )
+            )
+        else:
+            self.future.set_result([r for r in self.reports if r is not None])
+
+
+class Producer:
+    """One idempotent producer per process; a thread serves its delivery callbacks."""
+
+    def __init__(self, bootstrap: str, *, client_id: str, linger_ms: int = 5) -> None:
+        self._producer = confluent_kafka.Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "client.id": client_id,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": linger_ms,
+                "partitioner": "murmur2_random",
+                "compression.type": "lz4",
+                "batch.num.messages": 10000,
+                "queue.buffering.max.messages": 500000,
+                "message.timeout.ms": 60000,
+            }
+        )
+        self._closing = threading.Event()
+        self._poller = threading.Thread(target=self._poll_forever, name="kafka-producer", daemon=True)
+        self._poller.start()
+
+    def _poll_forever(self) -> None:
+        while not self._closing.is_set():
+            self._producer.poll(0.05)
+
+    def send_batch(self, records: Sequence[OutRecord]) -> asyncio.Future[list[Delivered]]:
+        """Queue ``records``; the returned future resolves with their offsets once all are acked."""
+        loop = asyncio.get_running_loop()
+        batch = _Batch(loop, len(records))
+        if not records:
+            batch.future.set_result([])
+            return batch.future
+        produce = self._producer.produce
+        for index, record in enumerate(records):
+            kwargs: dict[str, Any] = {"on_delivery": batch.callback(index)}
+            if record.partition is not None:
+                kwargs["partition"] = record.partition
+            while True:
+                try:
+                    produce(record.topic, record.value, record.key, **kwargs)
+                    break
+                except BufferError:
+                    # The local queue is full: let the poller drain it, then try again.
+                    self._producer.poll(0.01)
+        return batch.future
+
+    async def send(self, record: OutRecord) -> Delivered:
+        return (await self.send_batch([record]))[0]
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        remaining = self._producer.flush(timeout_s)
+        self._closing.set()
+        self._poller.join(timeout=1.0)
+        if remaining:
+            raise ProduceFailed(f"{remaining} records were not delivered before close", retriable=True)

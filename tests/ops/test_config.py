@@ -1,0 +1,56 @@
+"""Settings: defaults, a YAML file, REFRACT_* variables, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from api.auth import mint_key
+from engine.errors import ConfigurationError
+from ops.config import load_settings
+
+
+def test_defaults_need_no_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(env={})
+    assert (settings.namespace, settings.partitions, settings.web_port) == ("refract", 4, 8080)
+    assert settings.kafka_bootstrap is None
+    assert settings.group_id == "refract-processor"
+
+
+def test_environment_overrides_the_settings_file(tmp_path: Path) -> None:
+    path = tmp_path / "refract.yaml"
+    path.write_text("namespace: bank\npartitions: 8\nrocksdb:\n  block_cache_bytes: 1048576\n")
+    settings = load_settings(env={"REFRACT_PARTITIONS": "12", "REFRACT_KAFKA_BOOTSTRAP": "k:9092"},
+                             settings_file=path)
+    assert (settings.namespace, settings.partitions, settings.kafka_bootstrap) == ("bank", 12, "k:9092")
+    assert settings.rocksdb.block_cache_bytes == 1048576
+
+
+def test_a_wrong_value_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="REFRACT_WEB_PORT: 'eighty' is not an integer"):
+        load_settings(env={"REFRACT_WEB_PORT": "eighty"})
+
+
+def test_an_unknown_setting_in_the_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "refract.yaml"
+    path.write_text("partitons: 8\n")
+    with pytest.raises(ConfigurationError, match="partitons: unknown setting"):
+        load_settings(env={}, settings_file=path)
+
+
+def test_api_keys_are_read_with_their_scopes_and_unknown_scopes_refused() -> None:
+    key = mint_key({"customers:read", "events:write"}).setting
+    raw = f"{key.key_id}:{key.secret_sha256}:customers:read,events:write"
+    settings = load_settings(env={"REFRACT_API_KEYS": raw})
+    assert settings.api_keys[0].scopes == {"customers:read", "events:write"}
+    with pytest.raises(ConfigurationError, match="unknown scopes"):
+        load_settings(env={"REFRACT_API_KEYS": f"{key.key_id}:{key.secret_sha256}:everything"})
+    with pytest.raises(ConfigurationError, match="refract keys create"):
+        load_settings(env={"REFRACT_API_KEYS": "just-a-secret"})
+
+
+def test_an_invalid_namespace_says_what_is_allowed() -> None:
+    with pytest.raises(ConfigurationError, match="letters, digits"):
+        load_settings(env={"REFRACT_NAMESPACE": "bad name"})
