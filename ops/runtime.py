@@ -80,3 +80,6 @@ def run_worker(
     except SystemExit as exc:
         if exc.code not in (0, None):
             raise
+    finally:
+        # The agents have stopped: nothing produces any more, so flush what is queued.
+        worker.producer.close()

@@ -77,12 +77,6 @@ def build_worker(
             if on_web_init is not None:
                 on_web_init(worker, web)
 
-        async def on_shutdown(self) -> None:
-            # After the agents stopped (mode stops children before on_shutdown): nothing
-            # produces any more, so what is queued can be flushed and the producer closed.
-            await super().on_shutdown()
-            producer.close()
-
     app = RefractApp(
         settings.group_id,
         broker=f"kafka://{bootstrap}",

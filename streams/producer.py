@@ -8,6 +8,7 @@ aiokafka (faust) do, so a customer's events, state and outputs land in the same 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -97,6 +98,8 @@ class Producer:
                 "batch.num.messages": 10000,
                 "queue.buffering.max.messages": 500000,
                 "message.timeout.ms": 60000,
+                # librdkafka's own log lines go through logging (the worker log), not stderr.
+                "logger": logging.getLogger("confluent_kafka"),
             }
         )
         self._closing = threading.Event()
