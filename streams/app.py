@@ -18,6 +18,7 @@ from faust.types import TP
 from engine.settings import Settings
 from engine.topics import TopicNames
 from streams import metrics
+from streams.batch_topic import batch_topic, pump
 from streams.customer_store import CUSTOMERS_TABLE, CustomerStore
 from streams.processor import CustomerProcessor
 from streams.producer import Producer
@@ -117,13 +118,8 @@ def build_worker(
         value_type=bytes,
         options=rocksdb_options(settings),
     )
-    events_topic = app.topic(
-        topics.events,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
+    events_topic = batch_topic(
+        app, topics.events, partitions=settings.partitions, maxsize=4 * settings.batch_max_events
     )
     producer = Producer(bootstrap, client_id=f"{settings.group_id}-{settings.worker_name}", linger_ms=5)
     store = CustomerStore(table)
@@ -135,10 +131,14 @@ def build_worker(
     )
     worker = Worker(app, settings, bootstrap, topics, store, producer)
 
-    @app.agent(events_topic, name="customer-processor")
-    async def customer_processor(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_max_events, settings.batch_within_s):
-            await processor.process([event.message for event in events])
+    @app.task  # type: ignore[untyped-decorator]
+    async def customer_processor() -> None:
+        await pump(
+            events_topic,
+            processor.process,
+            max_events=settings.batch_max_events,
+            within_s=settings.batch_within_s,
+        )
 
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def report_lag() -> None:

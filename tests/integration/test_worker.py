@@ -163,10 +163,10 @@ def test_a_worker_killed_mid_stream_ends_with_the_state_a_pure_fold_gives(
     def all_folded() -> bool:
         return all(
             worker.api.get(f"/v1/customers/{c}").body.get("events_applied") == expected[c].events_applied
-            for c in customers[::37]
+            for c in customers
         )
 
-    wait_for(all_folded, timeout_s=120, message="every event folded after the restart")
+    wait_for(all_folded, timeout_s=180, interval_s=0.5, message="every event folded after the restart")
     for customer in customers:
         answer = worker.api.get(f"/v1/customers/{customer}")
         state = expected[customer]
