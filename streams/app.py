@@ -135,7 +135,8 @@ def build_worker(
     async def customer_processor() -> None:
         await pump(
             events_topic,
-            processor.process,
+            processor.prepare,
+            processor.commit,
             max_events=settings.batch_max_events,
             within_s=settings.batch_within_s,
         )

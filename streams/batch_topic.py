@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import structlog
 
 log = structlog.get_logger(__name__)
+
+Prepared = TypeVar("Prepared")
 
 
 class EventBuffer:
@@ -98,15 +100,32 @@ def batch_topic(app: faust.App, name: str, *, partitions: int, maxsize: int) -> 
 
 async def pump(
     topic: BatchTopic,
-    process: Callable[[Sequence[Any]], Awaitable[object]],
+    prepare: Callable[[Sequence[Any]], Prepared],
+    commit: Callable[[Prepared], Awaitable[object]],
     *,
     max_events: int,
     within_s: float,
 ) -> None:
-    """Forever: take a batch, process the messages, then ack them (so faust commits offsets)."""
+    """Forever: take a batch and fold it while the previous batch's writes are in flight.
+
+    At most one batch is being committed; commits (and so acks, which let faust commit
+    offsets) happen in the order batches were taken.
+    """
     buffer = topic.buffer
-    while True:
-        events = await buffer.take(max_events, within_s)
-        await process([event.message for event in events])
+    in_flight: asyncio.Task[None] | None = None
+
+    async def commit_and_ack(prepared: Prepared, events: list[Any]) -> None:
+        await commit(prepared)
         for event in events:
             event.ack()
+
+    try:
+        while True:
+            events = await buffer.take(max_events, within_s)
+            prepared = prepare([event.message for event in events])
+            if in_flight is not None:
+                await asyncio.shield(in_flight)  # a cancelled pump must not cut a commit short
+            in_flight = asyncio.ensure_future(commit_and_ack(prepared, events))
+    finally:
+        if in_flight is not None and not in_flight.done():
+            await asyncio.shield(in_flight)

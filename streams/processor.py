@@ -72,6 +72,18 @@ def dead_letter(
     )
 
 
+@dataclass(slots=True)
+class PreparedBatch:
+    """A folded batch waiting to be committed."""
+
+    outcome: BatchOutcome
+    records: list[OutRecord]
+    written: dict[int, dict[bytes, bytes | None]]
+    states: dict[tuple[int, bytes], CustomerState | None]
+    received: list[int]
+    started: float
+
+
 class CustomerProcessor:
     def __init__(
         self,
@@ -87,13 +99,26 @@ class CustomerProcessor:
         self._events_topic = events_topic
         self._dead_letters_topic = dead_letters_topic
         self._clock_ms = clock_ms
+        # States folded by a prepared batch whose commit has not finished yet.
+        self._uncommitted: dict[tuple[int, bytes], CustomerState | None] = {}
 
     def _load(self, partition: int, key: bytes) -> CustomerState | None:
+        slot_key = (partition, key)
+        if slot_key in self._uncommitted:
+            return self._uncommitted[slot_key]
         raw = self._store.read(partition, key)
         return from_document(orjson.loads(raw)) if raw is not None else None
 
     async def process(self, messages: Sequence[Any]) -> BatchOutcome:
-        """Process faust messages (``event.message`` of each event taken from the stream)."""
+        """Fold a batch and commit it: its effects are in Kafka and RocksDB when this returns."""
+        return await self.commit(self.prepare(messages))
+
+    def prepare(self, messages: Sequence[Any]) -> PreparedBatch:
+        """Fold faust messages into states and collect what to write (no I/O but state reads).
+
+        The new states are visible to the next ``prepare`` before this batch is committed, so
+        the next batch can be folded while this one waits for Kafka.
+        """
         started = time.perf_counter()
         outcome = BatchOutcome()
         slots: dict[tuple[int, bytes], _Slot] = {}
@@ -136,26 +161,40 @@ class CustomerProcessor:
 
         changelog = self._store.changelog_topic
         written: dict[int, dict[bytes, bytes | None]] = {}
-        for (partition, key), slot in slots.items():
+        states: dict[tuple[int, bytes], CustomerState | None] = {}
+        for slot_key, slot in slots.items():
             if not slot.dirty:
                 continue
+            partition, key = slot_key
             value = orjson.dumps(to_document(slot.state)) if slot.state is not None else None
             written.setdefault(partition, {})[key] = value
+            states[slot_key] = slot.state
             out.append(OutRecord(changelog, key, value, partition))
+        self._uncommitted.update(states)
         outcome.dead_letters = sum(1 for r in out if r.topic == self._dead_letters_topic)
+        return PreparedBatch(outcome, out, written, states, received, started)
 
-        delivered = await self._send(out)
+    async def commit(self, batch: PreparedBatch) -> BatchOutcome:
+        """Produce a prepared batch's records, wait for Kafka's acks, then write RocksDB.
 
+        Batches must be committed in the order they were prepared.
+        """
+        delivered = await self._send(batch.records)
+        changelog = self._store.changelog_topic
         last_changelog_offset: dict[int, int] = {}
         for report in delivered:
             if report.topic == changelog and report.offset > last_changelog_offset.get(report.partition, -1):
                 last_changelog_offset[report.partition] = report.offset
-        for partition, values in written.items():
+        for partition, values in batch.written.items():
             self._store.write(partition, values, last_changelog_offset[partition])
-            outcome.customers_written += len(values)
-
-        self._record_metrics(outcome, received, started)
-        return outcome
+            batch.outcome.customers_written += len(values)
+        uncommitted = self._uncommitted
+        for slot_key, state in batch.states.items():
+            # A later prepared batch may have changed this customer again: keep its state.
+            if slot_key in uncommitted and uncommitted[slot_key] is state:
+                del uncommitted[slot_key]
+        self._record_metrics(batch.outcome, batch.received, batch.started)
+        return batch.outcome
 
     async def _send(self, out: list[OutRecord]) -> list[Delivered]:
         """Produce the batch's records, retrying while Kafka says it may work later.

@@ -12,7 +12,6 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import confluent_kafka
 
@@ -43,7 +42,11 @@ class Delivered:
 
 
 class _Batch:
-    """Collects the delivery reports of a batch; resolves one future when all are in."""
+    """Collects the delivery reports of a batch; resolves one future when all are in.
+
+    One bound method serves every record of the batch (no closure per record): reports arrive
+    in the producer's poll thread, in no particular order across partitions.
+    """
 
     __slots__ = ("error", "future", "loop", "pending", "reports")
 
@@ -51,22 +54,17 @@ class _Batch:
         self.loop = loop
         self.future: asyncio.Future[list[Delivered]] = loop.create_future()
         self.pending = size
-        self.reports: list[Delivered | None] = [None] * size
+        self.reports: list[Delivered] = []
         self.error: confluent_kafka.KafkaError | None = None
 
-    def callback(self, index: int) -> Any:
-        def on_delivery(err: confluent_kafka.KafkaError | None, msg: confluent_kafka.Message) -> None:
-            if err is not None:
-                self.error = self.error or err
-            else:
-                topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-                assert topic is not None and partition is not None and offset is not None
-                self.reports[index] = Delivered(topic, partition, offset)
-            self.pending -= 1
-            if self.pending == 0:
-                self.loop.call_soon_threadsafe(self._resolve)
-
-        return on_delivery
+    def on_delivery(self, err: confluent_kafka.KafkaError | None, msg: confluent_kafka.Message) -> None:
+        if err is not None:
+            self.error = self.error or err
+        else:
+            self.reports.append(Delivered(msg.topic(), msg.partition(), msg.offset()))  # type: ignore[arg-type]
+        self.pending -= 1
+        if self.pending == 0:
+            self.loop.call_soon_threadsafe(self._resolve)
 
     def _resolve(self) -> None:
         if self.future.done():
@@ -79,7 +77,7 @@ class _Batch:
                 )
             )
         else:
-            self.future.set_result([r for r in self.reports if r is not None])
+            self.future.set_result(self.reports)
 
 
 class Producer:
@@ -118,13 +116,16 @@ class Producer:
             batch.future.set_result([])
             return batch.future
         produce = self._producer.produce
-        for index, record in enumerate(records):
-            kwargs: dict[str, Any] = {"on_delivery": batch.callback(index)}
-            if record.partition is not None:
-                kwargs["partition"] = record.partition
+        on_delivery = batch.on_delivery
+        for record in records:
             while True:
                 try:
-                    produce(record.topic, record.value, record.key, **kwargs)
+                    if record.partition is None:
+                        produce(record.topic, record.value, record.key, on_delivery=on_delivery)
+                    else:
+                        produce(
+                            record.topic, record.value, record.key, record.partition, on_delivery=on_delivery
+                        )
                     break
                 except BufferError:
                     # The local queue is full: let the poller drain it, then try again.
