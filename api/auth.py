@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from api.errors import ApiError
+from engine.errors import ConfigurationError
 from engine.settings import ApiKeySetting
 
 KEY_PREFIX = "rfk"
@@ -30,6 +32,8 @@ def hash_key(key: str) -> str:
 
 def mint_key(scopes: Iterable[str], key_id: str | None = None) -> NewKey:
     key_id = key_id or secrets.token_hex(4)
+    if not re.fullmatch(r"[A-Za-z0-9-]{1,32}", key_id):
+        raise ConfigurationError(f"key id {key_id!r} must be 1-32 letters, digits or '-'")
     secret = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(24)}"
     return NewKey(secret, ApiKeySetting(key_id, hash_key(secret), frozenset(scopes)))
 

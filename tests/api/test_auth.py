@@ -28,3 +28,10 @@ def test_a_key_with_the_right_id_but_wrong_secret_is_refused() -> None:
     with pytest.raises(ApiError) as error:
         auth.authenticate(new.secret[:-2] + "xx")
     assert error.value.code == "invalid_api_key"
+
+
+def test_a_key_id_that_would_break_the_key_format_is_refused() -> None:
+    from engine.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="letters, digits or '-'"):
+        mint_key({"admin"}, key_id="back_end")
