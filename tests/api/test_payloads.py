@@ -17,7 +17,9 @@ def make_factory() -> EnvelopeFactory:
 
 
 def test_a_business_event_defaults_its_type_id_and_time() -> None:
-    (envelope,) = make_factory().events({"customer_id": "c1", "name": "card_transaction", "data": {"amount": 10.5}})
+    (envelope,) = make_factory().events(
+        {"customer_id": "c1", "name": "card_transaction", "data": {"amount": 10.5}}
+    )
     assert envelope.payload == BusinessEvent("card_transaction", {"amount": 10.5})
     assert (envelope.event_id, envelope.occurred_at_ms, envelope.source) == ("id0", 1_700_000_000_000, "api")
 
@@ -30,7 +32,9 @@ def test_occurred_at_must_carry_a_time_zone() -> None:
 
 def test_the_wrong_item_of_a_batch_is_named_and_nothing_is_built() -> None:
     with pytest.raises(ValidationError) as error:
-        make_factory().events({"events": [{"customer_id": "c1", "name": "ok"}, {"customer_id": "c2", "name": "bad name"}]})
+        make_factory().events(
+            {"events": [{"customer_id": "c1", "name": "ok"}, {"customer_id": "c2", "name": "bad name"}]}
+        )
     assert error.value.field == "events[1].name"
 
 
@@ -40,17 +44,27 @@ def test_an_unknown_event_type_lists_the_known_ones() -> None:
 
 
 def test_a_customer_upsert_becomes_one_event_per_concern() -> None:
-    envelopes = make_factory().customers({
-        "customer_id": "c1",
-        "attributes": {"birth_date": {"date": "1990-02-28"}, "seen": {"timestamp": "2024-05-01T10:00:00Z"},
-                       "tags": ["a", "b"], "old": None},
-        "contacts": {"email": "a@b.uy", "phone": "+59899123456"},
-        "campaign_data": {"loan-q4": {"rate": 11.9}},
-        "consent": [{"channel": "email", "opted_in": False}],
-    })
+    envelopes = make_factory().customers(
+        {
+            "customer_id": "c1",
+            "attributes": {
+                "birth_date": {"date": "1990-02-28"},
+                "seen": {"timestamp": "2024-05-01T10:00:00Z"},
+                "tags": ["a", "b"],
+                "old": None,
+            },
+            "contacts": {"email": "a@b.uy", "phone": "+59899123456"},
+            "campaign_data": {"loan-q4": {"rate": 11.9}},
+            "consent": [{"channel": "email", "opted_in": False}],
+        }
+    )
     payloads = [e.payload for e in envelopes]
     assert payloads[0] == CustomerUpdate(
-        set={"birth_date": dt.date(1990, 2, 28), "seen": dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC), "tags": ("a", "b")},
+        set={
+            "birth_date": dt.date(1990, 2, 28),
+            "seen": dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC),
+            "tags": ("a", "b"),
+        },
         unset=("old",),
     )
     assert payloads[1] == ContactUpdate(email="a@b.uy", phone="+59899123456")
