@@ -52,7 +52,9 @@ class Settings:
     api_keys: tuple[ApiKeySetting, ...] = ()
     max_body_bytes: int = 1024 * 1024
     batch_max_events: int = 2000
-    batch_within_s: float = 0.05
+    # Wait this long for a batch to fill when fewer events are buffered. 0: take what is there;
+    # under load batches form by themselves while the previous batch waits for Kafka.
+    batch_within_s: float = 0.0
     standby_replicas: int = 1
     log_level: str = "info"
     rocksdb: RocksDBSettings = field(default_factory=RocksDBSettings)
@@ -69,8 +71,8 @@ class Settings:
             raise ConfigurationError(f"web_port {self.web_port} is not a TCP port")
         if self.max_body_bytes < 1024:
             raise ConfigurationError("max_body_bytes must be at least 1024")
-        if self.batch_max_events < 1 or self.batch_within_s <= 0:
-            raise ConfigurationError("batch_max_events and batch_within_s must be positive")
+        if self.batch_max_events < 1 or self.batch_within_s < 0:
+            raise ConfigurationError("batch_max_events must be positive and batch_within_s not negative")
         for key in self.api_keys:
             unknown = key.scopes - set(SCOPES)
             if unknown:
