@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--skip-baseline", action="store_true", help="skip the slow faust Table baseline")
     parser.add_argument("--skip-two-workers", action="store_true")
+    parser.add_argument(
+        "--standby-replicas", type=int, default=1, help="standby replicas of the workers' state (default 1)"
+    )
 
 
 def _free_port() -> int:
@@ -140,7 +143,30 @@ def _processed(port: int) -> float:
     )
 
 
-def _refract(bootstrap: str, namespace: str, events: int, partitions: int, work: Path, workers: int) -> float:
+def _ready_partitions(port: int) -> list[int] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+            partitions: list[int] = json.loads(answer.read())["partitions"]
+            return partitions
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _refract(
+    args: argparse.Namespace,
+    bootstrap: str,
+    namespace: str,
+    events: int,
+    partitions: int,
+    work: Path,
+    workers: int,
+    produce_when_ready: list[tuple[bytes, bytes]] | None = None,
+) -> float:
+    """Seconds for ``workers`` worker processes to fold ``events`` events (first to last).
+
+    With ``produce_when_ready`` the topic is empty at start: the events are produced once every
+    worker holds its share of the partitions, so no rebalance falls inside the measurement.
+    """
     key = mint_key({"admin"})
     env = {k: v for k, v in os.environ.items() if not k.startswith("REFRACT_")}
     env.update(
@@ -149,6 +175,7 @@ def _refract(bootstrap: str, namespace: str, events: int, partitions: int, work:
         REFRACT_PARTITIONS=str(partitions),
         REFRACT_DATA_DIR=str(work / namespace),
         REFRACT_LOG_LEVEL="info",
+        REFRACT_STANDBY_REPLICAS=str(args.standby_replicas),
         REFRACT_API_KEYS=f"{key.setting.key_id}:{key.setting.secret_sha256}:admin",
     )
     ports = [_free_port() for _ in range(workers)]
@@ -162,6 +189,18 @@ def _refract(bootstrap: str, namespace: str, events: int, partitions: int, work:
         for port in ports
     ]
     try:
+        if produce_when_ready is not None:
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                shares = [_ready_partitions(port) for port in ports]
+                if all(shares) and sorted(p for share in shares for p in share or []) == list(
+                    range(partitions)
+                ):
+                    break
+                time.sleep(0.2)
+            else:
+                raise SystemExit(f"the workers did not share the partitions within 3 minutes; see {work}")
+            _produce(bootstrap, TopicNames(namespace).events, produce_when_ready)
         first_at = None
         first_count = 0.0
         deadline = time.monotonic() + 1800
@@ -212,11 +251,10 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
 
     one = f"bench{run}a"
     two = f"bench{run}b"
-    spaces = [one] if args.skip_two_workers else [one, two]
-    for space in spaces:
+    for space in (one, two):
         ensure_topics(bootstrap, replace(settings, namespace=space, partitions=args.partitions))
-        seconds = _produce(bootstrap, TopicNames(space).events, records)
-        print(f"Produced to {TopicNames(space).events} at {n / seconds:,.0f} events/s", file=out, flush=True)
+    seconds = _produce(bootstrap, TopicNames(one).events, records)
+    print(f"Produced to {TopicNames(one).events} at {n / seconds:,.0f} events/s", file=out, flush=True)
     topic = TopicNames(one).events
 
     results: dict[str, float] = {}
@@ -230,10 +268,10 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
         )
         results["faust_table"] = n / _baseline(bootstrap, topic, n, args.partitions, work)
     print("Refract: one worker ...", file=out, flush=True)
-    results["refract_1"] = n / _refract(bootstrap, one, n, args.partitions, work, 1)
+    results["refract_1"] = n / _refract(args, bootstrap, one, n, args.partitions, work, 1)
     if not args.skip_two_workers:
         print("Refract: two workers ...", file=out, flush=True)
-        results["refract_2"] = n / _refract(bootstrap, two, n, args.partitions, work, 2)
+        results["refract_2"] = n / _refract(args, bootstrap, two, n, args.partitions, work, 2, records)
 
     print(
         f"\nrefract bench ingest: {n:,} events, {customers:,} customers, {args.partitions} partitions",
