@@ -25,6 +25,14 @@ def local_kafka(settings: Settings) -> LocalKafka:
     return LocalKafka(settings.data_dir / "kafka", port=settings.local_kafka_port)
 
 
+def kafka_bootstrap(settings: Settings, *, start_local: bool) -> str:
+    """The configured cluster, else the local broker (started first when ``start_local``)."""
+    if settings.kafka_bootstrap:
+        return settings.kafka_bootstrap
+    kafka = local_kafka(settings)
+    return kafka.start().bootstrap if start_local else kafka.bootstrap
+
+
 def dev_api_key(settings: Settings) -> tuple[Settings, str | None]:
     """With no keys configured, use (or make once) an admin key kept in the data folder."""
     if settings.api_keys:

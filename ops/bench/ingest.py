@@ -29,6 +29,7 @@ from api.auth import mint_key
 from engine.topics import TopicNames
 from ops.bench.workload import envelopes
 from ops.config import load_settings
+from ops.runtime import kafka_bootstrap
 from schemas.codec import decode_envelope, encode_envelope
 from streams.topic_admin import ensure_topics
 
@@ -235,12 +236,7 @@ def _refract(
 
 def main(args: argparse.Namespace, out: TextIO) -> int:
     settings = load_settings()
-    if settings.kafka_bootstrap:
-        bootstrap = settings.kafka_bootstrap
-    else:
-        from ops.runtime import local_kafka
-
-        bootstrap = local_kafka(settings).start().bootstrap
+    bootstrap = kafka_bootstrap(settings, start_local=True)
     work = Path(tempfile.mkdtemp(prefix="refract-bench-"))
     run = uuid.uuid4().hex[:6]
     n, customers = args.events, args.customers

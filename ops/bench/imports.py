@@ -1,0 +1,302 @@
+"""``refract bench import``: how fast a CSV file is imported into Kafka, against a bare ceiling.
+
+In one run, on one generated file (12 columns of realistic types): the import (``import_file``,
+the code ``refract import`` runs) into a fresh namespace; a re-import of the same file with
+nothing changed; and the ceiling, which reads and parses the same file with Python's csv module
+and produces the records the import wrote (read back from the topic, so encoded beforehand) with
+a bare confluent-kafka producer: only read + produce are timed. Prints rows/s, the ratio to the
+ceiling, the re-import's speed-up, the peak RSS, and where an imported row's time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import random
+import resource
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from connectors.csv import CsvReader, RowResult, Sync, envelope_for, load_sync
+from engine.topics import TopicNames
+from ops.config import load_settings
+from ops.imports import ImportResult, import_file
+from ops.logs import configure_logging
+from ops.runtime import kafka_bootstrap
+from schemas.codec import encode_envelope
+from streams.topic_admin import ensure_topics
+
+TARGET_ROWS_PER_S = 33_000
+TARGET_CEILING_RATIO = 0.5
+TARGET_REIMPORT_SPEEDUP = 3.0
+_SAMPLE_ROWS = 20_000
+
+SYNC_YAML = """
+id: bench-customers
+kind: attributes
+key: customer_id
+columns:
+  - {column: first_name, transforms: [trim]}
+  - last_name
+  - {column: email, transforms: [trim, lower]}
+  - {column: birth_date, type: date, format: "%d/%m/%Y"}
+  - gender
+  - city
+  - {column: balance, type: decimal}
+  - {column: accounts, type: integer, default: 0}
+  - {column: premium, type: boolean}
+  - {column: segments, type: list, separator: "|"}
+  - {column: last_login, type: timestamp}
+"""
+COLUMNS = (
+    "customer_id", "first_name", "last_name", "email", "birth_date", "gender", "city", "balance",
+    "accounts", "premium", "segments", "last_login",
+)  # fmt: skip
+_FIRST = ("Ana", "Luis", "María", "Juan", "Sofía", "Pedro", "Lucía", "Martín", "Valentina", "Diego")
+_LAST = ("Gil", "Muñoz", "Pérez", "García", "Rodríguez", "López", "Fernández", "Silva")
+_CITIES = ("Montevideo", "Salto", "Paysandú", "Madrid", "Buenos Aires", "Rosario", "Lima")
+_SEGMENTS = ("young", "urban", "gold", "web", "branch", "saver")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the file (default 1,000,000)")
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="processes converting rows (refract import --processes)"
+    )
+
+
+def generate(path: Path, rows: int, seed: int = 11) -> None:
+    """A CSV file of ``rows`` customers with the ``COLUMNS`` (a few empty cells, like real data)."""
+    rng = random.Random(seed)
+    login_base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for index in range(rows):
+            login = login_base + dt.timedelta(seconds=rng.randrange(30_000_000))
+            writer.writerow(
+                (
+                    f"cust-{index:08d}",
+                    rng.choice(_FIRST),
+                    rng.choice(_LAST),
+                    f"customer{index}@example.com",
+                    f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/{rng.randint(1940, 2006)}",
+                    rng.choice("FM"),
+                    rng.choice(_CITIES) if rng.random() < 0.95 else "",
+                    f"{rng.uniform(0, 90_000):.2f}",
+                    rng.randrange(6) if rng.random() < 0.9 else "",
+                    rng.choice(("true", "false")),
+                    "|".join(rng.sample(_SEGMENTS, rng.randrange(4))),
+                    login.isoformat(),
+                )
+            )
+
+
+def _read_topic(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) now in ``topic``: the records the import encoded and produced."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-import-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        ends = {}
+        for partition in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high > low:
+                ends[partition] = high
+        consumer.assign([TopicPartition(topic, partition, 0) for partition in ends])
+        records: list[tuple[bytes, bytes]] = []
+        while ends:
+            for message in consumer.consume(10_000, timeout=5.0):
+                if message.error():
+                    continue
+                records.append((message.key() or b"", message.value() or b""))
+                partition, offset = message.partition(), message.offset()
+                if partition is not None and offset is not None and offset + 1 >= ends.get(partition, 0):
+                    ends.pop(partition, None)
+        return records
+    finally:
+        consumer.close()
+
+
+def _ceiling(bootstrap: str, topic: str, path: Path, records: list[tuple[bytes, bytes]]) -> float:
+    """Seconds to read and parse ``path`` with the csv module and produce ``records`` (acked)."""
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            "partitioner": "murmur2_random",
+            "compression.type": "lz4",
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": 500_000,
+        }
+    )
+    produce, poll = producer.produce, producer.poll
+    count = len(records)
+    started = time.perf_counter()
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = csv.reader(handle)
+        next(rows)
+        for index, _row in enumerate(rows):
+            if index < count:
+                key, value = records[index]
+                while True:
+                    try:
+                        produce(topic, value, key)
+                        break
+                    except BufferError:
+                        poll(0.01)
+    remaining = producer.flush(120)
+    elapsed = time.perf_counter() - started
+    if remaining:
+        raise SystemExit(f"the ceiling's producer left {remaining} records undelivered")
+    return elapsed
+
+
+def _breakdown(path: Path, sync: Sync) -> dict[str, float]:
+    """Microseconds per row of each step of an import, on a sample of the file (no Kafka)."""
+    with open(path, "rb") as handle:
+        started = time.perf_counter()
+        rows = []
+        for row in CsvReader(handle, sync):
+            if isinstance(row, RowResult):
+                rows.append(row)
+            if len(rows) >= _SAMPLE_ROWS:
+                break
+        read = time.perf_counter() - started
+    started = time.perf_counter()
+    envelopes = [envelope_for(row, sync.id, "sample", 0)[0] for row in rows]
+    wrap = time.perf_counter() - started
+    started = time.perf_counter()
+    for envelope in envelopes:
+        encode_envelope(envelope)
+    encode = time.perf_counter() - started
+    with open(path, encoding="utf-8", newline="") as handle:
+        started = time.perf_counter()
+        for index, _row in enumerate(csv.reader(handle)):
+            if index >= len(rows):
+                break
+        parse = time.perf_counter() - started
+    scale = 1e6 / max(1, len(rows))
+    return {
+        "csv module parse": parse * scale,
+        "CsvReader (parse + convert + digest)": read * scale,
+        "envelope_for (ids, envelope)": wrap * scale,
+        "encode_envelope (Avro)": encode * scale,
+    }
+
+
+def _cpu_s() -> float:
+    """CPU seconds used by this process and its finished children (the conversion pool)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _rate(rows: int, seconds: float) -> float:
+    return rows / seconds if seconds > 0 else 0.0
+
+
+def main(args: argparse.Namespace, out: TextIO) -> int:
+    configure_logging()  # the imports' log events (INFO) stay out of the figures
+    settings = load_settings()
+    bootstrap = kafka_bootstrap(settings, start_local=True)
+    work = Path(tempfile.mkdtemp(prefix="refract-bench-import-"))
+    run = uuid.uuid4().hex[:6]
+    try:
+        path = work / "customers.csv"
+        rows = args.rows
+        print(f"Generating {rows:,} rows x {len(COLUMNS)} columns ...", file=out, flush=True)
+        generate(path, rows)
+        size_mb = path.stat().st_size / 1e6
+        sync = load_sync(SYNC_YAML)
+        imported_space = replace(
+            settings, namespace=f"benchimp{run}a", partitions=args.partitions, data_dir=work / "data"
+        )
+        ceiling_space = replace(imported_space, namespace=f"benchimp{run}b")
+        for space in (imported_space, ceiling_space):
+            ensure_topics(bootstrap, space)
+
+        print(f"Importing {path.name} ({size_mb:,.0f} MB) ...", file=out, flush=True)
+        cpu_before = _cpu_s()
+        first = import_file(path, sync, imported_space, bootstrap=bootstrap, processes=args.processes)
+        cpu_per_row_us = (_cpu_s() - cpu_before) / rows * 1e6
+        _check(first, rows)
+        print(f"  {_rate(rows, first.duration_s):,.0f} rows/s", file=out, flush=True)
+        print("Re-importing the same file (nothing changed) ...", file=out, flush=True)
+        second = import_file(path, sync, imported_space, bootstrap=bootstrap, processes=args.processes)
+        if second.unchanged != rows or second.events:
+            raise SystemExit(f"the re-import was not a no-op: {second.to_json()}")
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        print("Ceiling: csv module + confluent-kafka, pre-encoded records ...", file=out, flush=True)
+        records = _read_topic(bootstrap, TopicNames(imported_space.namespace).events)
+        if len(records) != rows:
+            raise SystemExit(f"expected {rows:,} records on the topic, found {len(records):,}")
+        ceiling_s = _ceiling(bootstrap, TopicNames(ceiling_space.namespace).events, path, records)
+        del records
+        steps = _breakdown(path, sync)
+
+        import_rate = _rate(rows, first.duration_s)
+        ceiling_rate = _rate(rows, ceiling_s)
+        ratio = import_rate / ceiling_rate
+        speedup = first.duration_s / second.duration_s
+        print(
+            f"\nrefract bench import: {rows:,} rows x {len(COLUMNS)} columns ({size_mb:,.0f} MB),"
+            f" {args.partitions} partitions, {first.events:,} events,"
+            f" {args.processes} converting process(es)",
+            file=out,
+        )
+        print(f"  {'ceiling (csv module + confluent-kafka)':<44} {ceiling_rate:>10,.0f} rows/s", file=out)
+        print(
+            f"  {'Refract import':<44} {import_rate:>10,.0f} rows/s  ({first.duration_s:.1f} s;"
+            f" target >= {TARGET_ROWS_PER_S:,})",
+            file=out,
+        )
+        print(
+            f"  {'import / ceiling':<44} {ratio:>10.2f}x         (target >= {TARGET_CEILING_RATIO})",
+            file=out,
+        )
+        print(
+            f"  {'re-import, nothing changed':<44} {_rate(rows, second.duration_s):>10,.0f} rows/s"
+            f"  ({second.duration_s:.1f} s)",
+            file=out,
+        )
+        print(
+            f"  {'re-import speed-up':<44} {speedup:>10.1f}x"
+            f"         (target >= {TARGET_REIMPORT_SPEEDUP:.0f}x)",
+            file=out,
+        )
+        print(f"  {'peak RSS (import + re-import)':<44} {peak_rss_mb:>10,.0f} MB", file=out)
+        print(
+            f"  {'CPU time of the import (all processes)':<44} {cpu_per_row_us:>10.1f} us/row"
+            f"  ({os.cpu_count()} CPUs; load average {os.getloadavg()[1]:.1f} over the last 5 min)",
+            file=out,
+        )
+        print(f"  where an imported row's time goes (first {_SAMPLE_ROWS:,} rows, no Kafka):", file=out)
+        for step, micros in steps.items():
+            print(f"    {step:<42} {micros:>8.1f} us/row", file=out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _check(result: ImportResult, rows: int) -> None:
+    if result.imported != rows or result.invalid:
+        raise SystemExit(f"the import did not import every row: {result.to_json()}")

@@ -1,0 +1,528 @@
+"""Running one import: a CSV file, read with a sync, appended to ``<ns>.events`` in acked batches.
+
+The file is streamed (never loaded whole). Rows become envelopes, produced in batches of
+``BATCH_ROWS`` rows with up to ``BATCHES_IN_FLIGHT`` batches awaiting Kafka while the next one is
+read; a row counts as imported, and its digest is stored, only once Kafka acknowledged its
+batch. A file the reader refuses (encoding, header, not CSV) raises ``FileRefused`` before
+anything is produced; a file that breaks down mid-way (``CsvFormatError``) or a Kafka failure
+ends the import as ``failed``, with the acknowledged batches recorded, and re-raises.
+
+Re-imports check each row as early as the reader allows. For a file on disk (every kind but
+``products``, whose rows fold per customer), the runner reads the raw records itself and compares
+a pre-digest of the raw cells with the stored one before converting anything; only a row whose
+text changed is converted (with the reader's compiled ``RowPlan``, the same code ``CsvReader``
+runs) and then compared by its converted values. Converting and encoding is most of an import's
+CPU time; for a large file it runs in a pool of processes (``conversion``) while this one reads,
+checks digests and produces, and the results are applied in file order.
+
+Each import writes ``<data_dir>/imports/<import_id>/errors.csv`` (the error report) and
+``result.json`` (the counts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import multiprocessing
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+import orjson
+import structlog
+
+from connectors.csv import (
+    CsvFormatError,
+    CsvReader,
+    ErrorReport,
+    RowError,
+    RowResult,
+    Sync,
+    envelope_for,
+    to_body,
+)
+from connectors.csv.plan import RowPlan
+from engine.errors import RefractError
+from engine.topics import TopicNames
+from ops.imports.conversion import (
+    Converter,
+    Outcome,
+    Pending,
+    bound_digest,
+    convert_in_process,
+    start_process,
+)
+from ops.imports.digests import DIGEST_BYTES, NO_DIGEST, DigestStore, digest_key
+from ops.imports.key_index import KeyIndex, identity_fields
+from schemas.codec import encode_envelope
+from streams.producer import Delivered, OutRecord, Producer
+
+log = structlog.get_logger(__name__)
+
+BATCH_ROWS = 4000
+"""Rows per produced batch: large enough to amortize the wait for acks, small enough to retry."""
+BATCHES_IN_FLIGHT = 2
+"""Batches awaiting Kafka's acknowledgement while the next one is read and encoded."""
+CHUNK_ROWS = 1000
+"""Changed rows converted together (in a pool's process when there is one)."""
+POOL_MIN_BYTES = 16 * 1024 * 1024
+"""Files smaller than this are converted in the importing process (a pool takes ~1 s to start)."""
+ERRORS_FILE = "errors.csv"
+RESULT_FILE = "result.json"
+
+Status = Literal["finished", "failed"]
+
+
+def new_import_id() -> str:
+    """A fresh import id: UTC time (sortable, readable) and a random suffix."""
+    return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+def imports_folder(data_dir: Path) -> Path:
+    """``<data_dir>/imports``: the digests, the key index and one folder per import."""
+    return data_dir / "imports"
+
+
+@dataclass(slots=True, frozen=True)
+class ImportProgress:
+    """Where a running import is; ``total_bytes`` is None for a stream of unknown size."""
+
+    rows_read: int
+    imported: int
+    unchanged: int
+    invalid: int
+    events: int
+    elapsed_s: float
+    bytes_read: int
+    total_bytes: int | None
+
+
+@dataclass(slots=True, frozen=True)
+class ImportResult:
+    """The outcome of an import, also written as ``result.json`` in the import's folder.
+
+    ``imported`` rows had their events acknowledged by Kafka (in a dry run: would have been
+    appended); ``unchanged`` rows had the digest of the previous import and appended nothing;
+    ``invalid`` rows are in the error report (``errors`` counts its lines, one per bad cell).
+    """
+
+    import_id: str
+    sync_id: str
+    status: Status
+    dry_run: bool
+    rows_read: int
+    imported: int
+    unchanged: int
+    invalid: int
+    errors: int
+    events: int
+    duration_s: float
+    started_at_ms: int
+    error_report: Path
+    message: str | None = None
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows_read / self.duration_s if self.duration_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["error_report"] = str(self.error_report)
+        body["duration_s"] = round(self.duration_s, 3)
+        return body
+
+
+async def run_import(
+    source: Path | BinaryIO,
+    sync: Sync,
+    *,
+    producer: Producer | None,
+    topics: TopicNames,
+    import_id: str,
+    digests: DigestStore,
+    keys: KeyIndex,
+    folder: Path,
+    dry_run: bool = False,
+    progress: Callable[[ImportProgress], None] | None = None,
+    now_ms: int | None = None,
+    processes: int = 1,
+) -> ImportResult:
+    """Import ``source`` (a path, or a binary stream the caller keeps) with ``sync``.
+
+    ``folder`` is where the import's files go (``<imports_folder>/<import_id>``). ``producer``
+    may be None only for a dry run, which validates and counts but produces and stores nothing.
+    With ``processes`` > 1, changed rows of a file of ``POOL_MIN_BYTES`` or more are converted
+    and encoded in that many processes. Raises ``FileRefused`` before producing anything when
+    the file cannot be imported at all.
+    """
+    if producer is None and not dry_run:
+        raise ValueError("a producer is needed unless dry_run")
+    started = time.perf_counter()
+    started_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    with ExitStack() as stack:
+        stream: BinaryIO = stack.enter_context(open(source, "rb")) if isinstance(source, Path) else source
+        reader = CsvReader(stream, sync)  # raises FileRefused: nothing produced yet
+        folder.mkdir(parents=True, exist_ok=True)
+        total_bytes = source.stat().st_size if isinstance(source, Path) else None
+        report_file = stack.enter_context(
+            open(folder / ERRORS_FILE, "w", encoding="utf-8", newline="")
+        )
+        run = _Run(
+            sync=sync,
+            producer=None if dry_run else producer,
+            topic=topics.events,
+            import_id=import_id,
+            digests=digests,
+            keys=keys,
+            report=ErrorReport(report_file),
+            now_ms=started_ms,
+            started=started,
+            progress=progress,
+            total_bytes=total_bytes,
+        )
+        log.info("import.started", import_id=import_id, sync=sync.id, dry_run=dry_run)
+        message: str | None = None
+        status: Status = "finished"
+        try:
+            if isinstance(source, Path) and sync.kind != "products":
+                raw_stream = stack.enter_context(open(source, encoding=reader.encoding, newline=""))
+                pool = None
+                if processes > 1 and (total_bytes or 0) >= POOL_MIN_BYTES:
+                    pool = stack.enter_context(
+                        ProcessPoolExecutor(
+                            processes,
+                            mp_context=multiprocessing.get_context("spawn"),
+                            initializer=start_process,
+                            initargs=(sync, reader.columns, import_id, started_ms, run.indexes),
+                        )
+                    )
+                await run.raw_rows(reader, raw_stream, pool, processes)
+            else:
+                await run.reader_rows(reader)
+            await run.finish()
+        except BaseException as exc:
+            status = "failed"
+            message = exc.message if isinstance(exc, RefractError) else f"{type(exc).__name__}: {exc}"
+            await run.abandon()
+            raise
+        finally:
+            report_file.flush()
+            result = ImportResult(
+                import_id=import_id,
+                sync_id=sync.id,
+                status=status,
+                dry_run=dry_run,
+                rows_read=run.rows_read,
+                imported=run.imported,
+                unchanged=run.unchanged,
+                invalid=run.report.invalid_rows,
+                errors=run.report.errors,
+                events=run.events,
+                duration_s=time.perf_counter() - started,
+                started_at_ms=started_ms,
+                error_report=folder / ERRORS_FILE,
+                message=message,
+            )
+            (folder / RESULT_FILE).write_bytes(
+                orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2)
+            )
+            log.info(
+                "import.ended",
+                import_id=import_id,
+                sync=sync.id,
+                status=status,
+                rows=result.rows_read,
+                imported=result.imported,
+                unchanged=result.unchanged,
+                invalid=result.invalid,
+                events=result.events,
+                duration_s=round(result.duration_s, 3),
+            )
+    return result
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Rows on their way to Kafka, and what to store once Kafka acknowledged them."""
+
+    records: list[OutRecord] = field(default_factory=list)
+    digests: list[tuple[bytes, bytes]] = field(default_factory=list)
+    identities: list[tuple[str, str, str]] = field(default_factory=list)
+    rows: int = 0
+
+
+class _Run:
+    """The state of one import while it runs: counters, the open batch, the batches in flight."""
+
+    def __init__(
+        self,
+        *,
+        sync: Sync,
+        producer: Producer | None,
+        topic: str,
+        import_id: str,
+        digests: DigestStore,
+        keys: KeyIndex,
+        report: ErrorReport,
+        now_ms: int,
+        started: float,
+        progress: Callable[[ImportProgress], None] | None,
+        total_bytes: int | None,
+    ) -> None:
+        self.sync = sync
+        self.producer = producer
+        self.topic = topic
+        self.import_id = import_id
+        self.digests = digests
+        self.keys = keys
+        self.report = report
+        self.now_ms = now_ms
+        self.started = started
+        self.progress = progress
+        self.total_bytes = total_bytes
+        self.bytes_read = 0
+        self.rows_read = 0
+        self.imported = 0
+        self.unchanged = 0
+        self.events = 0
+        self.batch = _Batch()
+        self.in_flight: deque[tuple[Any, _Batch]] = deque()
+        # Identity fields are indexed from syncs keyed by customer id only: a row keyed by email
+        # already went through the index.
+        self.indexes = not sync.key.needs_resolution and sync.kind in ("attributes", "contacts")
+
+    # --- the two ways of reading rows --------------------------------------------------------
+
+    async def raw_rows(
+        self, reader: CsvReader, text: Any, pool: ProcessPoolExecutor | None, processes: int
+    ) -> None:
+        """Rows of a file on disk: raw records pre-digested, converted only when they changed.
+
+        Changed rows are converted in chunks, in ``pool`` when given (up to two chunks per
+        process in flight), and applied in file order.
+        """
+        sync = self.sync
+        key_of = RowPlan(
+            sync, {name: reader.columns.index(name) for name in sync.file_columns}, len(reader.columns)
+        ).key_of
+        resolve = sync.key.needs_resolution
+        field_name = sync.key.field
+        raw_key = _raw_digest_key(sync, reader.columns)
+        blake2b = hashlib.blake2b
+        get_stored = self.digests.get_raw
+        lookup = self.keys.lookup
+        sync_id = sync.id
+        converter = Converter(sync, reader.columns, self.import_id, self.now_ms, index=self.indexes)
+        loop = asyncio.get_running_loop()
+        in_flight: deque[tuple[asyncio.Future[list[Outcome]], list[bytes]]] = deque()
+        most_in_flight = 2 * processes
+        chunk: list[Pending] = []
+        raws: list[bytes] = []
+
+        async def convert() -> None:
+            nonlocal chunk, raws
+            if pool is None:
+                await self._apply(converter.convert(chunk), raws)
+            else:
+                in_flight.append((loop.run_in_executor(pool, convert_in_process, chunk), raws))
+                while len(in_flight) > most_in_flight:
+                    future, done_raws = in_flight.popleft()
+                    await self._apply(await future, done_raws)
+            chunk, raws = [], []
+            self.bytes_read = text.buffer.tell()
+
+        records = csv.reader(text, delimiter=sync.delimiter)
+        previous = 0
+        try:
+            if sync.header is None:
+                for record in records:  # the header, checked by the reader; skip blank lines
+                    previous = records.line_num
+                    if record:
+                        break
+            for record in records:
+                line = previous + 1
+                previous = records.line_num
+                if not record:
+                    continue
+                self.rows_read += 1
+                key = key_of(record)
+                customer: str | None = None
+                stored: bytes | None = None
+                raw = NO_DIGEST
+                if key is not None:
+                    customer = lookup(field_name, key) if resolve else key
+                    if customer is not None:
+                        stored = get_stored(digest_key(sync_id, key))
+                        material = "\0".join(record)
+                        if resolve:
+                            material = f"{material}\0\0{customer}"
+                        raw = blake2b(material.encode(), digest_size=DIGEST_BYTES, key=raw_key).digest()
+                        if stored is not None and stored[:DIGEST_BYTES] == raw:
+                            self.unchanged += 1
+                            continue
+                chunk.append((line, record, customer, stored[DIGEST_BYTES:] if stored else None))
+                raws.append(raw)
+                if len(chunk) >= CHUNK_ROWS:
+                    await convert()
+        except csv.Error as exc:
+            line = records.line_num
+            raise CsvFormatError(f"line {line}: {exc}; check the quoting", line=line) from None
+        except BaseException:
+            # Rows already converted are applied (and, once acked, recorded) even after an error.
+            while in_flight:
+                future, done_raws = in_flight.popleft()
+                try:
+                    await self._apply(await future, done_raws)
+                except Exception:  # the first failure is the one reported
+                    continue
+            raise
+        if chunk:
+            await convert()
+        while in_flight:
+            future, done_raws = in_flight.popleft()
+            await self._apply(await future, done_raws)
+        self.bytes_read = self.total_bytes or 0
+
+    async def _apply(self, outcomes: list[Outcome], raws: list[bytes]) -> None:
+        """Add converted rows to the batch (errors to the report), sending full batches."""
+        topic, sync_id = self.topic, self.sync.id
+        for outcome, raw in zip(outcomes, raws, strict=True):
+            if isinstance(outcome, list):
+                for error in outcome:
+                    self.report.add(error)
+                continue
+            batch = self.batch
+            store_key = digest_key(sync_id, outcome.key)
+            batch.digests.append((store_key, raw + outcome.row_digest))
+            if outcome.values is None:
+                # Same values in other words (e.g. "034" for 34): remember the new text.
+                self.unchanged += 1
+                continue
+            key = outcome.customer.encode()
+            batch.records.extend(OutRecord(topic, key, value) for value in outcome.values)
+            batch.identities.extend((name, value, outcome.customer) for name, value in outcome.identities)
+            batch.rows += 1
+            if batch.rows >= BATCH_ROWS:
+                await self._send()
+
+    async def reader_rows(self, reader: CsvReader) -> None:
+        """Rows as the reader yields them (products, and streams that cannot be read twice)."""
+        sync = self.sync
+        resolve = sync.key.needs_resolution
+        for row in _counted(reader, self):
+            if isinstance(row, RowError):
+                self.report.add(row)
+                continue
+            customer = self.keys.lookup(sync.key.field, row.customer_key) if resolve else row.customer_key
+            if customer is None:
+                self.report.add(
+                    RowError(
+                        row.line,
+                        sync.key.column,
+                        row.customer_key,
+                        f"no customer has {sync.key.field} {row.customer_key}",
+                    )
+                )
+                continue
+            row_digest = bound_digest(row.digest, customer) if resolve else row.digest
+            store_key = digest_key(sync.id, row.customer_key)
+            stored = self.digests.get_raw(store_key)
+            if stored is not None and stored[DIGEST_BYTES:] == row_digest:
+                self.unchanged += 1
+                continue
+            self._add(row, customer, store_key, NO_DIGEST + row_digest)
+            if self.batch.rows >= BATCH_ROWS:
+                self.bytes_read = reader.bytes_read
+                await self._send()
+        self.bytes_read = reader.bytes_read
+
+    # --- batches -----------------------------------------------------------------------------
+
+    def _add(self, row: RowResult, customer: str, store_key: bytes, stored: bytes) -> None:
+        batch = self.batch
+        key = customer.encode()
+        topic = self.topic
+        for envelope in envelope_for(row, self.sync.id, self.import_id, self.now_ms, customer_id=customer):
+            batch.records.append(OutRecord(topic, key, encode_envelope(envelope)))
+        batch.digests.append((store_key, stored))
+        if self.indexes:
+            for payload in row.events:
+                for name, value in identity_fields(payload):
+                    batch.identities.append((name, value, customer))
+        batch.rows += 1
+
+    async def _send(self) -> None:
+        batch, self.batch = self.batch, _Batch()
+        if self.producer is None:  # a dry run: count what would be appended
+            self.imported += batch.rows
+            self.events += len(batch.records)
+        else:
+            self.in_flight.append((self.producer.send_batch(batch.records), batch))
+            while len(self.in_flight) > BATCHES_IN_FLIGHT:
+                await self._settle_oldest()
+        self._report_progress()
+
+    async def _settle_oldest(self) -> None:
+        future, batch = self.in_flight.popleft()
+        delivered: list[Delivered] = await future
+        assert len(delivered) == len(batch.records)
+        self._commit(batch)
+
+    def _commit(self, batch: _Batch) -> None:
+        """Record an acknowledged batch: its digests, its identity fields, its counts."""
+        if batch.digests:
+            self.digests.put_many(batch.digests)
+        if batch.identities:
+            self.keys.record(batch.identities)
+        self.imported += batch.rows
+        self.events += len(batch.records)
+
+    async def finish(self) -> None:
+        if self.batch.rows or self.batch.digests:
+            await self._send()
+        while self.in_flight:
+            await self._settle_oldest()
+        self._report_progress()
+
+    async def abandon(self) -> None:
+        """After a failure: record the batches Kafka did acknowledge, so a redo skips them."""
+        while self.in_flight:
+            try:
+                await self._settle_oldest()
+            except Exception:  # the first failure is the one reported
+                continue
+
+    def _report_progress(self) -> None:
+        if self.progress is not None:
+            self.progress(
+                ImportProgress(
+                    rows_read=self.rows_read,
+                    imported=self.imported,
+                    unchanged=self.unchanged,
+                    invalid=self.report.invalid_rows,
+                    events=self.events,
+                    elapsed_s=time.perf_counter() - self.started,
+                    bytes_read=self.bytes_read,
+                    total_bytes=self.total_bytes,
+                )
+            )
+
+
+def _counted(reader: CsvReader, run: _Run) -> Iterator[RowResult | RowError]:
+    for row in reader:
+        run.rows_read = reader.rows_read
+        yield row
+
+
+def _raw_digest_key(sync: Sync, columns: tuple[str, ...]) -> bytes:
+    """The BLAKE2b key of raw pre-digests: the whole sync and the file's column order, so that
+    the same text under another mapping or another header never looks unchanged."""
+    material = orjson.dumps([to_body(sync), list(columns)], option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(material, digest_size=32).digest()

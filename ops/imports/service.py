@@ -1,0 +1,64 @@
+"""The import runner of a worker's API (``api.imports``): ``run_import`` with the worker's producer.
+
+An import is CPU-bound for as long as the file takes to read: it runs in a thread with its own
+event loop, so the worker's loop keeps serving requests and folding events (they still share
+one CPU through the GIL). The digest store and the key index are opened per import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from api.imports import ImportRunner, Progress, use_import_runner
+from connectors.csv import Sync
+from ops.imports.digests import DigestStore
+from ops.imports.key_index import KeyIndex
+from ops.imports.runner import ImportProgress, imports_folder, run_import
+from ops.imports.session import DIGESTS_DB, KEYS_DB
+from streams.app import Worker
+
+
+def worker_runner(worker: Worker) -> ImportRunner:
+    """The runner ``api.imports`` calls on ``worker``."""
+    stores = imports_folder(worker.settings.data_dir)
+
+    async def runner(
+        upload: Path, sync: Sync, *, import_id: str, folder: Path, progress: Progress
+    ) -> Mapping[str, Any]:
+        def report(now: ImportProgress) -> None:
+            progress(
+                {
+                    "rows_read": now.rows_read,
+                    "imported": now.imported,
+                    "unchanged": now.unchanged,
+                    "invalid": now.invalid,
+                    "events": now.events,
+                }
+            )
+
+        async def in_thread() -> Mapping[str, Any]:
+            with DigestStore(stores / DIGESTS_DB) as digests, KeyIndex(stores / KEYS_DB) as keys:
+                result = await run_import(
+                    upload,
+                    sync,
+                    producer=worker.producer,
+                    topics=worker.topics,
+                    import_id=import_id,
+                    digests=digests,
+                    keys=keys,
+                    folder=folder,
+                    progress=report,
+                )
+            return result.to_json()
+
+        return await asyncio.to_thread(asyncio.run, in_thread())
+
+    return runner
+
+
+def enable_api_imports() -> None:
+    """Let workers started by this process run ``POST /v1/imports/{sync}``."""
+    use_import_runner(worker_runner)
