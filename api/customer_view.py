@@ -53,4 +53,6 @@ def customer_json(state: CustomerState) -> dict[str, Any]:
         "first_seen_at": _iso_ms(state.first_seen_ms),
         "last_event_at": _iso_ms(state.last_event_ms),
         "events_applied": state.events_applied,
+        # Segment id -> since when the customer is in it.
+        "segments": {segment: _iso_ms(at_ms) for segment, at_ms in sorted(state.segments.items())},
     }

@@ -16,7 +16,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.auth import Authenticator
 from api.customer_view import customer_json
 from api.errors import ApiError, error_response, errors_middleware
+from api.imports import install_imports
 from api.payloads import EnvelopeFactory, customer_id
+from api.segments import install_segments
 from engine.events import CustomerErased, Envelope
 from engine.state import from_document
 from schemas.codec import encode_envelope
@@ -176,6 +178,8 @@ def install(worker: Worker, web_driver: Any) -> Api:
     router.add_post("/v1/customers", api.post_customers)
     router.add_get("/v1/customers/{customer_id}", api.get_customer)
     router.add_delete("/v1/customers/{customer_id}", api.delete_customer)
+    install_imports(router, api.auth, worker)
+    install_segments(router, api)
 
     async def _close(_: web.Application) -> None:
         await api.close()

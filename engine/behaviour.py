@@ -348,9 +348,7 @@ def count(history: BehaviourHistory, name: str, within_ms: int | None, now_ms: i
     return sum(bucket.count for bucket in _counted(entry, within_ms, now_ms))
 
 
-def sum_(
-    history: BehaviourHistory, name: str, field_name: str, within_ms: int | None, now_ms: int
-) -> float:
+def sum_(history: BehaviourHistory, name: str, field_name: str, within_ms: int | None, now_ms: int) -> float:
     """Sum of the numeric ``field_name`` of ``name`` over the window (all time when None)."""
     entry = history.events.get(name)
     if entry is None:
@@ -399,45 +397,76 @@ def ever(history: BehaviourHistory, name: str) -> bool:
 
 
 def to_document(history: BehaviourHistory) -> dict[str, Any]:
-    """A JSON-compatible form of ``history``."""
+    """A JSON-compatible form of ``history``, compact because every customer state carries it.
+
+    Each name is ``[first, last, count, sums, data, buckets]``; a bucket is ``[start, width,
+    count]``, with its sums as a fourth item when it has any.
+    """
     return {
-        "v": 1,
+        "v": 2,
         "events": {
-            name: {
-                "first": entry.first_ms,
-                "last": entry.last_ms,
-                "count": entry.total,
-                "sums": dict(entry.total_sums),
-                "data": dict(entry.last_data),
-                "buckets": [
+            name: [
+                entry.first_ms,
+                entry.last_ms,
+                entry.total,
+                dict(entry.total_sums),
+                dict(entry.last_data),
+                [
                     [bucket.start_ms, bucket.width_ms, bucket.count, dict(bucket.sums)]
+                    if bucket.sums
+                    else [bucket.start_ms, bucket.width_ms, bucket.count]
                     for bucket in entry.buckets
                 ],
-            }
+            ]
             for name, entry in history.events.items()
         },
     }
 
 
+def _bucket(raw: list[Any]) -> Bucket:
+    if len(raw) == 3:
+        return Bucket(int(raw[0]), int(raw[1]), int(raw[2]), _EMPTY_SUMS)
+    start, width, number, sums = raw
+    return Bucket(int(start), int(width), int(number), dict(sums))
+
+
+def _entry_v1(raw: Mapping[str, Any]) -> EventHistory:
+    return EventHistory(
+        first_ms=int(raw["first"]),
+        last_ms=int(raw["last"]),
+        total=int(raw["count"]),
+        total_sums=dict(raw["sums"]),
+        last_data=dict(raw["data"]),
+        buckets=tuple(
+            Bucket(int(start), int(width), int(number), dict(sums))
+            for start, width, number, sums in raw["buckets"]
+        ),
+    )
+
+
+def _entry_v2(raw: list[Any]) -> EventHistory:
+    first, last, total, sums, data, buckets = raw
+    return EventHistory(
+        first_ms=int(first),
+        last_ms=int(last),
+        total=int(total),
+        total_sums=dict(sums),
+        last_data=dict(data),
+        buckets=tuple(map(_bucket, buckets)),
+    )
+
+
 def from_document(doc: Mapping[str, Any]) -> BehaviourHistory:
-    """The history a document written by ``to_document`` describes."""
+    """The history a document written by ``to_document`` describes (also the earlier version 1)."""
     try:
-        if doc.get("v") != 1:
-            raise ValueError(f"unknown behaviour history version {doc.get('v')!r}")
-        events = {
-            name: EventHistory(
-                first_ms=int(raw["first"]),
-                last_ms=int(raw["last"]),
-                total=int(raw["count"]),
-                total_sums=dict(raw["sums"]),
-                last_data=dict(raw["data"]),
-                buckets=tuple(
-                    Bucket(int(start), int(width), int(number), dict(sums))
-                    for start, width, number, sums in raw["buckets"]
-                ),
-            )
-            for name, raw in doc["events"].items()
-        }
+        version = doc.get("v")
+        if version == 2:
+            read = _entry_v2
+        elif version == 1:
+            read = _entry_v1  # type: ignore[assignment]
+        else:
+            raise ValueError(f"unknown behaviour history version {version!r}")
+        events = {name: read(raw) for name, raw in doc["events"].items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DecodeError(f"behaviour history document is malformed: {exc!r}") from exc
     return BehaviourHistory(events)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from engine.behaviour import record_event
 from engine.events import (
     BusinessEvent,
     ConsentUpdate,
@@ -54,6 +55,10 @@ def fold(state: CustomerState | None, envelope: Envelope, offset: int) -> Custom
         return evolve(state, {"applied_offset": offset})
 
     changes = _changes(state, payload)
+    if isinstance(payload, BusinessEvent | Interaction | ReferralClick):
+        # Never in the future of the moment it reached Refract: a client's clock may run ahead.
+        occurred_at_ms = min(envelope.occurred_at_ms, envelope.received_at_ms)
+        changes["behaviour"] = record_event(state.behaviour, payload, occurred_at_ms)
     changes["recent_ids"] = (*state.recent_ids[-(RECENT_IDS_KEPT - 1) :], dedupe_id)
     changes["last_event_ms"] = max(state.last_event_ms, envelope.occurred_at_ms)
     changes["events_applied"] = state.events_applied + 1

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from engine import behaviour as behaviour_history
+from engine.behaviour import EMPTY_HISTORY, BehaviourHistory
 from engine.errors import DecodeError
 from engine.values import AttributeValue
 
@@ -33,6 +35,11 @@ class CustomerState:
     ``consent`` maps a scope ("all", "channel:email", "campaign:<id>", "category:<name>") to
     opted-in or out. ``applied_offset`` is the offset in ``refract.events`` of the last event
     folded in: an event at or below it is a replay and changes nothing.
+
+    ``behaviour`` is the bounded history of the customer's own events (for windowed rules);
+    ``segments`` maps each segment the customer is in to when they entered it (epoch ms);
+    ``segment_due_ms`` maps a time-dependent segment to the next moment its result may change
+    with no new event (see ``engine.segments.membership``).
     """
 
     customer_id: str
@@ -48,6 +55,14 @@ class CustomerState:
     last_event_ms: int = 0
     events_applied: int = 0
     applied_offset: int = -1
+    behaviour: BehaviourHistory = EMPTY_HISTORY
+    segments: Mapping[str, int] = field(default_factory=dict)
+    segment_due_ms: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def segments_due_ms(self) -> int | None:
+        """The earliest moment a segment of this customer may change by time alone (a timer's due)."""
+        return min(self.segment_due_ms.values()) if self.segment_due_ms else None
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -80,6 +95,9 @@ def evolve(state: CustomerState, changes: Mapping[str, Any]) -> CustomerState:
         last_event_ms=get("last_event_ms", state.last_event_ms),
         events_applied=get("events_applied", state.events_applied),
         applied_offset=get("applied_offset", state.applied_offset),
+        behaviour=get("behaviour", state.behaviour),
+        segments=get("segments", state.segments),
+        segment_due_ms=get("segment_due_ms", state.segment_due_ms),
     )
 
 
@@ -123,9 +141,13 @@ def _decode_attributes(raw: Mapping[str, Any]) -> dict[str, AttributeValue]:
 
 
 def to_document(state: CustomerState) -> dict[str, Any]:
-    """The JSON-compatible document stored for ``state``."""
+    """The JSON-compatible document stored for ``state``.
+
+    The behaviour history and segment fields are left out while empty (most customers of an
+    installation without segments), and documents without them read back as empty.
+    """
     contacts = state.contacts
-    return {
+    doc: dict[str, Any] = {
         "v": 1,
         "id": state.customer_id,
         "attributes": _encode_attributes(state.attributes),
@@ -147,6 +169,13 @@ def to_document(state: CustomerState) -> dict[str, Any]:
         "events_applied": state.events_applied,
         "applied_offset": state.applied_offset,
     }
+    if state.behaviour.events:
+        doc["behaviour"] = behaviour_history.to_document(state.behaviour)
+    if state.segments:
+        doc["segments"] = dict(state.segments)
+    if state.segment_due_ms:
+        doc["segment_due_ms"] = dict(state.segment_due_ms)
+    return doc
 
 
 def from_document(doc: Mapping[str, Any]) -> CustomerState:
@@ -174,6 +203,11 @@ def from_document(doc: Mapping[str, Any]) -> CustomerState:
             last_event_ms=doc["last_event_ms"],
             events_applied=doc["events_applied"],
             applied_offset=doc["applied_offset"],
+            behaviour=(
+                behaviour_history.from_document(doc["behaviour"]) if "behaviour" in doc else EMPTY_HISTORY
+            ),
+            segments=doc.get("segments") or {},
+            segment_due_ms=doc.get("segment_due_ms") or {},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DecodeError(f"customer state document is malformed: {exc!r}") from exc

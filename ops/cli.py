@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from engine.errors import RefractError
@@ -136,7 +137,79 @@ def cmd_keys(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
+    from connectors.csv import FileRefused, MappingError, load_sync
+    from ops.imports import ProgressBar, import_file, summary
+    from ops.logs import configure_logging
+
+    configure_logging()  # the import's log events stay out of the terminal (INFO is dropped)
+    settings = _settings(args)
+    try:
+        sync = load_sync(Path(args.sync).read_bytes())
+    except OSError as exc:
+        return _fail(f"cannot read the sync {args.sync}: {exc.strerror}")
+    except MappingError as exc:
+        return _fail(f"{args.sync}: {exc.message}")
+    path = Path(args.file)
+    if not path.is_file():
+        return _fail(f"{args.file}: no such file")
+    bootstrap = None
+    if not args.dry_run:
+        from ops.runtime import local_kafka
+        from streams.topic_admin import ensure_topics
+
+        bootstrap = settings.kafka_bootstrap or local_kafka(settings).bootstrap
+        ensure_topics(bootstrap, settings)
+    label = "checking" if args.dry_run else "importing"
+    bar = ProgressBar(sys.stderr, label) if sys.stderr.isatty() else None
+    try:
+        result = import_file(
+            path,
+            sync,
+            settings,
+            bootstrap=bootstrap,
+            dry_run=args.dry_run,
+            import_id=args.import_id,
+            progress=bar,
+            processes=max(1, args.processes),
+        )
+    except FileRefused as exc:
+        return _fail(f"{args.file}: {exc.message}")
+    finally:
+        if bar is not None:
+            bar.close()
+    print(summary(result), file=out)
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace, out: TextIO) -> int:
+    from engine.topics import TopicNames
+    from ops.apply import apply_file
+    from ops.logs import configure_logging
+    from ops.runtime import local_kafka
+    from streams.topic_admin import ensure_topics
+
+    configure_logging()  # log events go to the logging module, not into the command's output
+    settings = _settings(args)
+    try:
+        text = Path(args.file).read_bytes()
+    except OSError as exc:
+        return _fail(f"cannot read {args.file}: {exc.strerror}")
+    bootstrap = settings.kafka_bootstrap or local_kafka(settings).bootstrap
+    ensure_topics(bootstrap, settings)
+    outcomes = apply_file(text, bootstrap, TopicNames(settings.namespace).definitions, dry_run=args.dry_run)
+    verb = "would be " if args.dry_run else ""
+    for applied in outcomes:
+        outcome = applied.outcome if applied.outcome == "unchanged" else verb + applied.outcome
+        print(f"segment {applied.segment_id}: {outcome} (version {applied.version})", file=out)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
+    if args.bench_command == "import":
+        from ops.bench.imports import main as bench_import
+
+        return bench_import(args, out)
     from ops.bench.ingest import main as bench_ingest
 
     return bench_ingest(args, out)
@@ -171,17 +244,44 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--id", help="the key's public id (default: random)")
     create.set_defaults(func=cmd_keys)
 
+    imports = sub.add_parser("import", help="import a CSV file with a sync (see docs/imports.md)")
+    imports.add_argument("file", help="the CSV file")
+    imports.add_argument("--sync", required=True, help="the sync definition (YAML file)")
+    imports.add_argument("--dry-run", action="store_true", help="validate and count; write nothing")
+    imports.add_argument(
+        "--import-id", help="redo an interrupted import under its id (its events keep their ids)"
+    )
+    imports.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="processes converting the rows of a large file (default 1; worth it with spare CPUs)",
+    )
+    imports.set_defaults(func=cmd_import)
+
+    apply = sub.add_parser("apply", help="save the segments of a YAML file (see docs/segments.md)")
+    apply.add_argument("file", help="YAML with segments: [{id, name, rule}]")
+    apply.add_argument("--dry-run", action="store_true", help="check the file and show what would change")
+    apply.set_defaults(func=cmd_apply)
+
     bench = sub.add_parser("bench", help="benchmarks (print figures and ratios)")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     from ops.bench.ingest import add_arguments
 
     add_arguments(bench_sub.add_parser("ingest", help="fold speed of one worker vs baselines"))
+    from ops.bench.imports import add_arguments as add_import_arguments
+
+    add_import_arguments(bench_sub.add_parser("import", help="CSV import speed vs a bare ceiling"))
     bench.set_defaults(func=cmd_bench)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("up", "worker"):
+        from ops.imports.service import enable_api_imports
+
+        enable_api_imports()  # POST /v1/imports on the workers this process runs
     try:
         code: int = args.func(args, sys.stdout)
         return code

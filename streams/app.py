@@ -7,6 +7,8 @@ readiness). The web server is faust's own aiohttp server; ``api`` adds its route
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,11 +19,14 @@ from faust.types import TP
 
 from engine.settings import Settings
 from engine.topics import TopicNames
+from schemas.codec import encode_envelope
 from streams import metrics
 from streams.batch_topic import batch_topic, pump
 from streams.customer_store import CUSTOMERS_TABLE, CustomerStore
+from streams.definitions import DefinitionsReader
 from streams.processor import CustomerProcessor
-from streams.producer import Producer
+from streams.producer import OutRecord, Producer
+from streams.timers import tick_envelope
 
 log = structlog.get_logger(__name__)
 
@@ -36,10 +41,14 @@ class Worker:
     topics: TopicNames
     store: CustomerStore
     producer: Producer
+    definitions: DefinitionsReader
+    processor: CustomerProcessor
 
     def is_ready(self) -> tuple[bool, str]:
-        """Ready once partitions are assigned and the tables are recovered."""
+        """Ready once definitions are read, partitions are assigned and the tables are recovered."""
         app = self.app
+        if not self.definitions.loaded.is_set():
+            return False, "reading definitions"
         if app.rebalancing:
             return False, "rebalancing"
         recovery = app.tables.recovery  # type: ignore[attr-defined]
@@ -77,6 +86,10 @@ def build_worker(
         def on_webserver_init(self, web: Any) -> None:
             if on_web_init is not None:
                 on_web_init(worker, web)
+
+        async def on_stop(self) -> None:
+            await super().on_stop()
+            definitions.stop()
 
     app = RefractApp(
         settings.group_id,
@@ -123,16 +136,27 @@ def build_worker(
     )
     producer = Producer(bootstrap, client_id=f"{settings.group_id}-{settings.worker_name}", linger_ms=5)
     store = CustomerStore(table)
+    definitions = DefinitionsReader(bootstrap, topics.definitions)
     processor = CustomerProcessor(
         store,
         producer,
         events_topic=topics.events,
         dead_letters_topic=topics.dead_letters,
+        segment_changes_topic=topics.segment_changes,
+        segment_index=lambda: definitions.index,
+        # No evaluation of existing customers while partitions move or tables recover.
+        assigned_partitions=lambda: worker.events_partitions() if worker.is_ready()[0] else set(),
+        wake=lambda: events_topic.buffer.wake(),
     )
-    worker = Worker(app, settings, bootstrap, topics, store, producer)
+    worker = Worker(app, settings, bootstrap, topics, store, producer, definitions, processor)
 
     @app.task  # type: ignore[untyped-decorator]
     async def customer_processor() -> None:
+        definitions.start()
+        # No event is processed before the segments are known, or its changes would be missed.
+        while not definitions.loaded.is_set():
+            await asyncio.sleep(0.05)
+        metrics.SEGMENTS_DEFINED.set(len(definitions.segments))
         await pump(
             events_topic,
             processor.prepare,
@@ -141,8 +165,36 @@ def build_worker(
             within_s=settings.batch_within_s,
         )
 
+    @app.timer(interval=0.5)  # type: ignore[untyped-decorator]
+    async def start_backfill() -> None:
+        # A new segment (or partition) with no events flowing: run a batch anyway.
+        if definitions.loaded.is_set() and not app.rebalancing and processor.backfill_wanted():
+            events_topic.buffer.wake()
+
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+    async def tick_due_customers() -> None:
+        if not definitions.loaded.is_set() or not worker.is_ready()[0]:
+            return
+        now_ms = int(time.time() * 1000)
+        due = processor.timers.pop_due(now_ms, worker.events_partitions())
+        if not due:
+            return
+        records = [
+            OutRecord(topics.events, key, encode_envelope(tick_envelope(key.decode(), due_ms, now_ms)))
+            for _, key, due_ms in due
+        ]
+        try:
+            await producer.send_batch(records)
+        except Exception:
+            log.exception("segments.tick_failed", customers=len(due))
+            for partition, key, due_ms in due:
+                processor.timers.schedule(partition, key, due_ms)
+            return
+        metrics.SEGMENT_TICKS.inc(len(records))
+
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def report_lag() -> None:
+        metrics.SEGMENTS_DEFINED.set(len(definitions.segments))
         consumer = app.consumer
         assigned = [tp for tp in consumer.assignment() if tp.topic == topics.events]
         metrics.ASSIGNED_PARTITIONS.set(len(assigned))

@@ -35,6 +35,7 @@ class EventBuffer:
         self._ready = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()
+        self._woken = False
 
     def full(self) -> bool:
         return len(self._events) >= self.maxsize
@@ -50,10 +51,19 @@ class EventBuffer:
             await self._space.wait()
         self.put_nowait_enhanced(event)
 
+    def wake(self) -> None:
+        """Let ``take`` return at once, even with no events: the processor has other work."""
+        self._woken = True
+        self._ready.set()
+
     async def take(self, max_events: int, within_s: float) -> list[Any]:
-        """Wait for events; give up to ``max_events``, waiting ``within_s`` for a batch to fill."""
+        """Wait for events; give up to ``max_events``, waiting ``within_s`` for a batch to fill.
+
+        After ``wake`` it returns at once with what is there, possibly nothing.
+        """
         await self._ready.wait()
-        if len(self._events) < max_events:
+        woken, self._woken = self._woken, False
+        if len(self._events) < max_events and not woken:
             deadline = asyncio.get_running_loop().time() + within_s
             while len(self._events) < max_events:
                 remaining = deadline - asyncio.get_running_loop().time()

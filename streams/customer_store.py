@@ -14,7 +14,7 @@ recovery (changelog ahead of RocksDB) or by replaying events (source offset behi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import rocksdict
@@ -23,6 +23,9 @@ from faust.types import TP
 from streams import metrics
 
 CUSTOMERS_TABLE = "customers"
+# Per partition: the segment versions every customer of the partition was evaluated for (JSON).
+# It travels in the changelog like a state, so a partition's next owner knows it too.
+SEGMENTS_EVALUATED_KEY = b"\x00segments-evaluated"
 
 
 class CustomerStore:
@@ -46,6 +49,15 @@ class CustomerStore:
     def read(self, partition: int, key: bytes) -> bytes | None:
         value: bytes | None = self._table.data._db_for_partition(partition).get(key)
         return value
+
+    def customer_keys(self, partition: int) -> Iterator[bytes]:
+        """The customer ids stored in a partition (a RocksDB snapshot iterator: later writes are unseen)."""
+        store = self._table.data
+        offset_key = store.offset_key
+        # keys(), not iteration: iterating a raw-mode Rdict directly fails.
+        for key in store._db_for_partition(partition).keys():  # noqa: SIM118
+            if key != offset_key and not key.startswith(b"\x00"):
+                yield key
 
     def write(self, partition: int, values: Mapping[bytes, bytes | None], changelog_offset: int) -> None:
         """Write one partition's changed states (None deletes) and the changelog offset they reach."""

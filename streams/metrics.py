@@ -63,3 +63,29 @@ CHANGELOG_RESTORED = Counter(
     "Changelog records applied to local state by recovery or standby replication.",
     registry=REGISTRY,
 )
+SEGMENT_CHANGES = Counter(
+    "refract_segment_changes",
+    "Customers entering and exiting segments, by segment and change (entered, exited).",
+    ["segment", "change"],
+    registry=REGISTRY,
+)
+SEGMENTS_DEFINED = Gauge(
+    "refract_segments_defined",
+    "Segments this worker evaluates (compiled from refract.definitions).",
+    registry=REGISTRY,
+)
+SEGMENT_BACKFILL_CUSTOMERS = Counter(
+    "refract_segment_backfill_customers",
+    "Existing customers evaluated for new or changed segments.",
+    registry=REGISTRY,
+)
+SEGMENT_BACKFILL_PARTITIONS = Gauge(
+    "refract_segment_backfill_partitions",
+    "Partitions of this worker whose customers are being evaluated for new or changed segments.",
+    registry=REGISTRY,
+)
+SEGMENT_TICKS = Counter(
+    "refract_segment_ticks",
+    "Ticks appended for customers whose segments may change by time alone.",
+    registry=REGISTRY,
+)

@@ -1,16 +1,18 @@
 """The customer processor: one batch of ``refract.events`` in, state and outputs out.
 
-For each event: decode, fold into the customer's state (read once per batch per customer), and
-collect what to write. Then, once per batch: produce the changelog records and dead letters and
-wait for Kafka's acks, write the states to RocksDB, and return (faust then commits the source
-offsets). See ``streams.customer_store`` for why the steps run in that order.
+For each event: decode, fold into the customer's state (read once per batch per customer), update
+its segment memberships (only the segments the event may have changed, see
+``engine.segments.membership``), and collect what to write: the state and any ``SegmentChange``.
+Then, once per batch: produce the changelog records, segment changes and dead letters and wait for
+Kafka's acks, write the states to RocksDB, and return (faust then commits the source offsets). See
+``streams.customer_store`` for why the steps run in that order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,15 +22,27 @@ import structlog
 from engine.errors import DecodeError, RefractError, ValidationError
 from engine.events import Envelope
 from engine.fold import fold
-from engine.state import CustomerState, from_document, to_document
+from engine.segments.membership import (
+    EMPTY_INDEX,
+    NOTHING_CHANGED,
+    SegmentChange,
+    SegmentIndex,
+    exits_on_erasure,
+    inputs_changed_by,
+)
+from engine.segments.membership import update as update_memberships
+from engine.state import CustomerState, evolve, from_document, to_document
 from schemas.codec import decode_envelope, encode
 from streams import metrics
-from streams.customer_store import CustomerStore
+from streams.customer_store import SEGMENTS_EVALUATED_KEY, CustomerStore
 from streams.producer import Delivered, OutRecord, ProduceFailed, Producer
+from streams.timers import SegmentTimers
 
 log = structlog.get_logger(__name__)
 
 SEND_ATTEMPTS = 6
+# Customers evaluated for new or changed segments per batch (fewer when the batch has many events).
+BACKFILL_CHUNK = 2000
 
 
 @dataclass(slots=True)
@@ -40,12 +54,24 @@ class _Slot:
 
 
 @dataclass(slots=True)
+class _PartitionBackfill:
+    """Evaluating new or changed segments over the customers a partition already has."""
+
+    segments: dict[str, int]  # segment id -> version
+    keys: Iterator[bytes]
+    evaluated: int = 0
+
+
+@dataclass(slots=True)
 class BatchOutcome:
     processed: int = 0
     replayed: int = 0
     dead_letters: int = 0
     customers_written: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
+    # (segment id, ENTERED/EXITED) -> how many.
+    segment_changes: dict[tuple[str, str], int] = field(default_factory=dict)
+    backfilled: int = 0
 
 
 def dead_letter(
@@ -92,9 +118,23 @@ class CustomerProcessor:
         *,
         events_topic: str,
         dead_letters_topic: str,
+        segment_changes_topic: str = "",
+        segment_index: Callable[[], SegmentIndex] = lambda: EMPTY_INDEX,
+        default_timezone: str = "UTC",
+        assigned_partitions: Callable[[], set[int]] = set,
+        wake: Callable[[], None] = lambda: None,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self._store = store
+        self._segment_changes_topic = segment_changes_topic
+        self._segment_index = segment_index
+        self._default_timezone = default_timezone
+        self._assigned_partitions = assigned_partitions
+        self._wake = wake
+        # What the last backfill plan was made for, and the partitions still being evaluated.
+        self._planned: tuple[SegmentIndex, frozenset[int]] | None = None
+        self._backfill: dict[int, _PartitionBackfill] = {}
+        self.timers = SegmentTimers()
         self._producer = producer
         self._events_topic = events_topic
         self._dead_letters_topic = dead_letters_topic
@@ -125,6 +165,9 @@ class CustomerProcessor:
         out: list[OutRecord] = []
         received: list[int] = []
         by_type = outcome.by_type
+        # One index for the whole batch: definitions may change in between, never within.
+        index = self._segment_index()
+        has_segments = bool(index.segments)
         for message in messages:
             partition: int = message.partition
             key: bytes | None = message.key
@@ -141,8 +184,17 @@ class CustomerProcessor:
             slot = slots.get(slot_key)
             if slot is None:
                 slot = slots[slot_key] = _Slot(self._load(partition, key))
+            before = slot.state
             try:
-                new_state = fold(slot.state, envelope, message.offset)
+                new_state = fold(before, envelope, message.offset)
+                changes: tuple[SegmentChange, ...] = ()
+                if new_state is None:
+                    if before is not None and before.segments:
+                        changes = exits_on_erasure(index, before, envelope.received_at_ms)
+                elif new_state is not before and (
+                    has_segments or new_state.segments or new_state.segment_due_ms
+                ):
+                    new_state, changes = self._memberships(index, before, new_state, envelope)
             except Exception as exc:  # a bug in the fold must not stop the partition
                 log.exception("processor.fold_failed", offset=message.offset, partition=partition)
                 failure = RefractError(f"fold failed: {type(exc).__name__}: {exc}")
@@ -154,25 +206,220 @@ class CustomerProcessor:
                 continue
             slot.state = new_state
             slot.dirty = True
+            if changes:
+                self._emit_changes(
+                    changes, envelope.event_id, envelope.customer_id, partition, key, out, outcome
+                )
             outcome.processed += 1
             type_name = envelope.type_name
             by_type[type_name] = by_type.get(type_name, 0) + 1
             received.append(envelope.received_at_ms)
 
+        markers: dict[int, bytes] = {}
+        if self._backfill or self.backfill_wanted(index):
+            self._plan_backfill(index)
+        if self._backfill:
+            budget = max(100, BACKFILL_CHUNK - len(messages))
+            self._backfill_chunk(index, slots, out, outcome, markers, budget)
+
         changelog = self._store.changelog_topic
+        has_timers = len(self.timers) > 0
         written: dict[int, dict[bytes, bytes | None]] = {}
         states: dict[tuple[int, bytes], CustomerState | None] = {}
         for slot_key, slot in slots.items():
             if not slot.dirty:
                 continue
             partition, key = slot_key
-            value = orjson.dumps(to_document(slot.state)) if slot.state is not None else None
+            state = slot.state
+            value = orjson.dumps(to_document(state)) if state is not None else None
             written.setdefault(partition, {})[key] = value
-            states[slot_key] = slot.state
+            states[slot_key] = state
             out.append(OutRecord(changelog, key, value, partition))
+            if state is not None and state.segment_due_ms:
+                self.timers.schedule(partition, key, state.segments_due_ms)
+            elif has_timers:
+                self.timers.schedule(partition, key, None)
+        for partition, marker in markers.items():
+            written.setdefault(partition, {})[SEGMENTS_EVALUATED_KEY] = marker
+            out.append(OutRecord(changelog, SEGMENTS_EVALUATED_KEY, marker, partition))
         self._uncommitted.update(states)
         outcome.dead_letters = sum(1 for r in out if r.topic == self._dead_letters_topic)
         return PreparedBatch(outcome, out, written, states, received, started)
+
+    # --- evaluating new and changed segments over existing customers -------------------------
+
+    def backfill_wanted(self, index: SegmentIndex | None = None) -> bool:
+        """Whether segments must be evaluated over existing customers: segments or partitions changed."""
+        if self._backfill:
+            return True
+        index = self._segment_index() if index is None else index
+        if self._planned is None:
+            return bool(index.segments)
+        planned_index, partitions = self._planned
+        return index is not planned_index or partitions != frozenset(self._assigned_partitions())
+
+    def backfill_progress(self) -> dict[int, int]:
+        """Partition -> customers evaluated so far, for the partitions still being evaluated."""
+        return {partition: work.evaluated for partition, work in self._backfill.items()}
+
+    def _plan_backfill(self, index: SegmentIndex) -> None:
+        """Start evaluating, in each assigned partition, the segments its customers were not evaluated for.
+
+        The versions a partition's customers were all evaluated for are stored in the partition
+        itself (``SEGMENTS_EVALUATED_KEY``), so a restarted worker, or the partition's next owner,
+        carries on where evaluation stopped: it redoes an interrupted partition from its start,
+        which changes nothing for the customers already done.
+        """
+        partitions = frozenset(self._assigned_partitions())
+        if self._planned is not None and self._planned[0] is index and self._planned[1] == partitions:
+            for partition in [p for p in self._backfill if p not in partitions]:
+                del self._backfill[partition]
+            return
+        previous = self._planned[1] if self._planned is not None else frozenset()
+        self._planned = (index, partitions)
+        if previous != partitions:
+            self.timers.forget_partitions(set(partitions))
+        timed = any(segment.rule.time_dependent for segment in index.segments.values())
+        wanted = {segment_id: segment.version for segment_id, segment in index.segments.items()}
+        for partition in sorted(partitions):
+            done = self._segments_evaluated(partition)
+            missing = {s: v for s, v in wanted.items() if done.get(s) != v}
+            if not missing:
+                current = self._backfill.get(partition)
+                if current is not None and not current.segments:
+                    continue  # rebuilding the partition's timers: let it finish
+                if timed and partition not in previous:
+                    # A partition new to this worker: rebuild its timers from its states.
+                    self._backfill[partition] = _PartitionBackfill({}, self._customer_keys(partition))
+                else:
+                    self._backfill.pop(partition, None)
+                continue
+            log.info("segments.backfill_started", partition=partition, segments=sorted(missing))
+            self._backfill[partition] = _PartitionBackfill(missing, self._customer_keys(partition))
+        for partition in [p for p in self._backfill if p not in partitions]:
+            del self._backfill[partition]
+        metrics.SEGMENT_BACKFILL_PARTITIONS.set(len(self._backfill))
+
+    def _customer_keys(self, partition: int) -> Iterator[bytes]:
+        # A list, not a live RocksDB iterator: the partition's database may close on a rebalance.
+        return iter(list(self._store.customer_keys(partition)))
+
+    def _segments_evaluated(self, partition: int) -> dict[str, int]:
+        raw = self._store.read(partition, SEGMENTS_EVALUATED_KEY)
+        if raw is None:
+            return {}
+        try:
+            done = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return {}
+        return done if isinstance(done, dict) else {}
+
+    def _backfill_chunk(
+        self,
+        index: SegmentIndex,
+        slots: dict[tuple[int, bytes], _Slot],
+        out: list[OutRecord],
+        outcome: BatchOutcome,
+        markers: dict[int, bytes],
+        budget: int,
+    ) -> None:
+        now_ms = self._clock_ms()
+        for partition in sorted(self._backfill):
+            work = self._backfill[partition]
+            segments = [s for s in work.segments if s in index.segments]
+            for key in work.keys:
+                slot_key = (partition, key)
+                slot = slots.get(slot_key)
+                if slot is None:
+                    slot = slots[slot_key] = _Slot(self._load(partition, key))
+                state = slot.state
+                work.evaluated += 1
+                outcome.backfilled += 1
+                budget -= 1
+                if state is not None and segments:
+                    result = update_memberships(
+                        index,
+                        state,
+                        state,
+                        NOTHING_CHANGED,
+                        now_ms,
+                        reevaluate=segments,
+                        default_timezone=self._default_timezone,
+                    )
+                    if (
+                        result.segments is not state.segments
+                        or result.segment_due_ms is not state.segment_due_ms
+                    ):
+                        slot.state = evolve(
+                            state, {"segments": result.segments, "segment_due_ms": result.segment_due_ms}
+                        )
+                        slot.dirty = True
+                    if result.changes:
+                        self._emit_changes(
+                            result.changes, None, state.customer_id, partition, key, out, outcome
+                        )
+                if slot.state is not None and slot.state.segment_due_ms and not slot.dirty:
+                    # Dirty states are registered when the batch is written.
+                    self.timers.schedule(partition, key, slot.state.segments_due_ms)
+                if budget <= 0:
+                    break
+            else:
+                # The partition is done: remember what its customers were evaluated for.
+                if work.segments:
+                    evaluated = self._segments_evaluated(partition)
+                    done = {s: v for s, v in evaluated.items() if s in index.segments}
+                    done.update(work.segments)
+                    markers[partition] = orjson.dumps(done)
+                del self._backfill[partition]
+                log.info("segments.backfill_finished", partition=partition, customers=work.evaluated)
+            if budget <= 0:
+                break
+        metrics.SEGMENT_BACKFILL_PARTITIONS.set(len(self._backfill))
+        if self._backfill:
+            self._wake()
+
+    def _memberships(
+        self, index: SegmentIndex, before: CustomerState | None, after: CustomerState, envelope: Envelope
+    ) -> tuple[CustomerState, tuple[SegmentChange, ...]]:
+        result = update_memberships(
+            index,
+            before,
+            after,
+            inputs_changed_by(envelope.payload),
+            envelope.received_at_ms,
+            default_timezone=self._default_timezone,
+        )
+        if result.segments is not after.segments or result.segment_due_ms is not after.segment_due_ms:
+            after = evolve(after, {"segments": result.segments, "segment_due_ms": result.segment_due_ms})
+        return after, result.changes
+
+    def _emit_changes(
+        self,
+        changes: tuple[SegmentChange, ...],
+        event_id: str | None,
+        customer_id: str,
+        partition: int,
+        key: bytes,
+        out: list[OutRecord],
+        outcome: BatchOutcome,
+    ) -> None:
+        """Add SegmentChange records; with no causing event (a backfill) the cause names the version."""
+        counted = outcome.segment_changes
+        for change in changes:
+            value = encode(
+                "SegmentChange",
+                {
+                    "customer_id": customer_id,
+                    "segment_id": change.segment_id,
+                    "segment_version": change.version,
+                    "change": change.kind,
+                    "caused_by_event_id": event_id or f"backfill:{change.segment_id}:{change.version}",
+                    "occurred_at": change.at_ms,
+                },
+            )
+            # Same partition number as the event: customer-keyed topics are co-partitioned.
+            out.append(OutRecord(self._segment_changes_topic, key, value, partition))
+            counted[(change.segment_id, change.kind)] = counted.get((change.segment_id, change.kind), 0) + 1
 
     async def commit(self, batch: PreparedBatch) -> BatchOutcome:
         """Produce a prepared batch's records, wait for Kafka's acks, then write RocksDB.
@@ -216,6 +463,9 @@ class CustomerProcessor:
         if value is None:
             raise DecodeError("the record has no value")
         envelope = decode_envelope(value)
+        if key is not None and key.startswith(b"\x00"):
+            # Such keys hold the store's own bookkeeping (SEGMENTS_EVALUATED_KEY).
+            raise ValidationError("a customer id may not start with a NUL character", field="key")
         if key is None or key.decode("utf-8", "replace") != envelope.customer_id:
             raise ValidationError(
                 f"record key {key!r} is not the envelope's customer id {envelope.customer_id!r}",
@@ -247,6 +497,10 @@ class CustomerProcessor:
             metrics.EVENTS_PROCESSED.labels(type_name).inc(count)
         if outcome.replayed:
             metrics.EVENTS_REPLAYED.inc(outcome.replayed)
+        if outcome.backfilled:
+            metrics.SEGMENT_BACKFILL_CUSTOMERS.inc(outcome.backfilled)
+        for (segment_id, kind), count in outcome.segment_changes.items():
+            metrics.SEGMENT_CHANGES.labels(segment_id, kind.lower()).inc(count)
         now_ms = self._clock_ms()
         observe = metrics.PROCESSING_LATENCY.observe
         for received_at_ms in received:

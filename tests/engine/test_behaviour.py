@@ -313,3 +313,22 @@ def test_window_changes_match_counting_at_each_moment(
         assert count(history, raw[0][0], window_ms, moment) == value
         previous = value
     assert previous == 0
+
+
+def test_a_version_1_document_is_still_read() -> None:
+    document = {
+        "v": 1,
+        "events": {
+            "tx": {
+                "first": 10,
+                "last": 20,
+                "count": 2,
+                "sums": {"amount": 3.0},
+                "data": {"shop": "x"},
+                "buckets": [[0, HOUR_MS, 2, {"amount": 3.0}]],
+            }
+        },
+    }
+    history = from_document(document)
+    assert history.events["tx"].total == 2 and history.events["tx"].buckets[0].sums == {"amount": 3.0}
+    assert from_document(json.loads(json.dumps(to_document(history)))) == history

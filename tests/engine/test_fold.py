@@ -7,6 +7,8 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine import behaviour
+from engine.behaviour import EMPTY_HISTORY, record_event
 from engine.events import (
     BusinessEvent,
     ConsentUpdate,
@@ -188,9 +190,63 @@ def test_evolve_keeps_every_field_it_is_not_told_to_change() -> None:
         last_event_ms=6,
         events_applied=7,
         applied_offset=8,
+        behaviour=record_event(EMPTY_HISTORY, BusinessEvent("login"), 5),
+        segments={"vip": 5},
+        segment_due_ms={"recent": 9},
     )
     assert evolve(state, {}) == state
     for field in fields(CustomerState):
         if field.name != "customer_id":
             changed = evolve(state, {field.name: "sentinel"})
             assert getattr(changed, field.name) == "sentinel", field.name
+
+
+def test_business_events_and_interactions_are_recorded_in_the_behaviour_history() -> None:
+    state = fold_all(
+        [
+            BusinessEvent("card_transaction", {"amount": 10.0}),
+            BusinessEvent("card_transaction", {"amount": 5.5}),
+            Interaction(kind="click", interaction_id="i1", campaign_id="card-upsell"),
+            CustomerUpdate(set={"city": "Salto"}),
+        ]
+    )
+    assert state is not None
+    history = state.behaviour
+    assert behaviour.count(history, "card_transaction", None, 2_000) == 2
+    assert behaviour.sum_(history, "card_transaction", "amount", 7 * behaviour.DAY_MS, 2_000) == 15.5
+    assert behaviour.ever(history, "interaction:click:card-upsell")
+    assert set(history.events) == {"card_transaction", "interaction:click", "interaction:click:card-upsell"}
+
+
+def test_behaviour_is_recorded_at_the_received_time_when_the_event_claims_a_later_one() -> None:
+    envelope = Envelope("e1", "c1", 50_000, 1_000, "test", BusinessEvent("login"))
+    state = fold(None, envelope, 0)
+    assert state is not None
+    assert state.behaviour.events["login"].last_ms == 1_000
+
+
+def test_a_replayed_event_is_not_recorded_twice_in_the_behaviour_history() -> None:
+    state = fold(None, make_envelope(BusinessEvent("login"), event_id="x"), 0)
+    again = fold(state, make_envelope(BusinessEvent("login"), event_id="x"), 1)
+    assert again is not None and behaviour.count(again.behaviour, "login", None, 2_000) == 1
+
+
+def test_a_document_without_behaviour_or_segments_reads_as_empty_ones() -> None:
+    state = fold_all([CustomerUpdate(set={"city": "Salto"})])
+    assert state is not None
+    doc = to_document(state)
+    assert "behaviour" not in doc and "segments" not in doc
+    old = {k: v for k, v in doc.items() if k not in ("behaviour", "segments", "segment_due_ms")}
+    read = from_document(old)
+    assert read.behaviour == EMPTY_HISTORY and read.segments == {} and read.segment_due_ms == {}
+    assert read.segments_due_ms is None
+
+
+def test_segments_and_their_due_times_round_trip_through_the_document() -> None:
+    from engine.state import evolve
+
+    state = fold_all([BusinessEvent("login")])
+    assert state is not None
+    state = evolve(state, {"segments": {"vip": 1_000}, "segment_due_ms": {"a": 9_000, "b": 7_000}})
+    assert from_document(to_document(state)) == state
+    assert state.segments_due_ms == 7_000

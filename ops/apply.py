@@ -1,0 +1,140 @@
+"""``refract apply FILE.yaml``: save the segments a YAML file describes as Definitions.
+
+    segments:
+      - id: rich
+        name: Rich customers
+        description: optional
+        rule: balance >= 10000          # or rule_json: {...}
+
+Every segment of the file is checked first (its rule, and no ``in_segment`` loop with the ones
+already saved); nothing is written unless all are valid. A segment whose body did not change
+keeps its version; the others get the next version.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import yaml
+
+from engine.errors import RefractError, ValidationError
+from engine.segments import Rule, check_no_cycles
+from engine.segments.definition import (
+    SEGMENT_KIND,
+    check_segment_id,
+    definition_key,
+    segment_body,
+    segment_from_body,
+)
+from streams.definitions import DefinitionRecord, compile_segment, definition_record
+
+
+@dataclass(slots=True, frozen=True)
+class PlannedSegment:
+    segment_id: str
+    body: dict[str, Any]
+    rule: Rule
+
+
+@dataclass(slots=True, frozen=True)
+class Applied:
+    segment_id: str
+    version: int
+    outcome: str  # created, updated, unchanged
+
+
+def load_apply_file(text: bytes | str) -> list[PlannedSegment]:
+    """The segments of an apply file, each checked. Raises ValidationError naming the entry."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"the file is not valid YAML: {exc}") from None
+    if not isinstance(doc, Mapping) or set(doc) - {"segments"}:
+        raise ValidationError("the file must be a mapping with a 'segments' list (nothing else, for now)")
+    entries = doc.get("segments") or []
+    if not isinstance(entries, list):
+        raise ValidationError("segments: expected a list of {id, name, rule}")
+    planned: list[PlannedSegment] = []
+    seen: set[str] = set()
+    for position, entry in enumerate(entries):
+        where = f"segments[{position}]"
+        if not isinstance(entry, Mapping):
+            raise ValidationError(f"{where}: expected a mapping with id, name and rule")
+        try:
+            segment_id = check_segment_id(entry.get("id"), "id")
+            if segment_id in seen:
+                raise ValidationError(f"id: {segment_id!r} appears twice in the file", "id")
+            seen.add(segment_id)
+            body = segment_body(_json_safe(entry))
+            rule = segment_from_body(segment_id, 0, body).rule
+        except RefractError as exc:
+            label = f"{where} ({entry.get('id')})" if isinstance(entry.get("id"), str) else where
+            raise ValidationError(f"{label}: {exc.message}") from None
+        planned.append(PlannedSegment(segment_id, body, rule))
+    return planned
+
+
+def _json_safe(entry: Mapping[str, Any]) -> dict[str, Any]:
+    # YAML reads bare dates as dates; the JSON form spells them {"date": ...} anyway.
+    loaded: dict[str, Any] = orjson.loads(orjson.dumps(dict(entry), default=str))
+    return loaded
+
+
+def plan_versions(
+    planned: list[PlannedSegment], existing: Mapping[str, DefinitionRecord], now_ms: int, topic: str
+) -> tuple[list[Applied], list[Any]]:
+    """What to write: the outcome per segment and the records. Raises SegmentCycleError."""
+    rules: dict[str, Rule] = {}
+    for record in existing.values():
+        if record.kind == SEGMENT_KIND and not record.deleted:
+            try:
+                rules[record.definition_id] = compile_segment(record).rule
+            except RefractError:
+                continue
+    for segment in planned:
+        rules[segment.segment_id] = segment.rule
+    check_no_cycles(rules)
+    outcomes: list[Applied] = []
+    records = []
+    for segment in planned:
+        latest = existing.get(definition_key(segment.segment_id))
+        if latest is not None and not latest.deleted and orjson.loads(latest.body) == segment.body:
+            outcomes.append(Applied(segment.segment_id, latest.version, "unchanged"))
+            continue
+        version = (latest.version if latest is not None else 0) + 1
+        created = latest is None or latest.deleted
+        outcomes.append(Applied(segment.segment_id, version, "created" if created else "updated"))
+        records.append(
+            definition_record(
+                topic, SEGMENT_KIND, segment.segment_id, version, segment.body, deleted=False, now_ms=now_ms
+            )
+        )
+    return outcomes, records
+
+
+def apply_file(text: bytes, bootstrap: str, topic: str, *, dry_run: bool = False) -> list[Applied]:
+    """Check the file and save its segments on ``topic``; returns what happened to each."""
+    import asyncio
+
+    from streams.definitions import read_definitions
+    from streams.producer import Producer
+
+    planned = load_apply_file(text)
+    existing = read_definitions(bootstrap, topic)
+    outcomes, records = plan_versions(planned, existing, int(time.time() * 1000), topic)
+    if dry_run or not records:
+        return outcomes
+
+    async def send() -> None:
+        producer = Producer(bootstrap, client_id="refract-apply")
+        try:
+            await producer.send_batch(records)
+        finally:
+            producer.close()
+
+    asyncio.run(send())
+    return outcomes

@@ -1,0 +1,84 @@
+"""``refract apply``: a YAML file of segments, checked as a whole, versioned against the topic."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from engine.errors import ValidationError
+from engine.segments import SegmentCycleError
+from ops.apply import load_apply_file, plan_versions
+from schemas.codec import decode
+from streams.definitions import DefinitionRecord
+
+FILE = b"""
+segments:
+  - id: rich
+    name: Rich customers
+    rule: balance >= 10000
+  - id: rich_uy
+    name: Rich in Uruguay
+    rule: |
+      in_segment("rich")
+      and country == "UY"
+  - id: clickers
+    rule_json: {"ever": {"interaction": "click"}}
+"""
+
+
+def existing(
+    segment_id: str, version: int, body: dict[str, object], deleted: bool = False
+) -> DefinitionRecord:
+    return DefinitionRecord("segment", segment_id, version, orjson.dumps(body).decode(), deleted, 1)
+
+
+def test_a_file_of_segments_is_read_and_checked() -> None:
+    planned = load_apply_file(FILE)
+    assert [p.segment_id for p in planned] == ["rich", "rich_uy", "clickers"]
+    assert planned[1].rule.inputs.segments == frozenset({"rich"})
+    assert planned[0].body == {"name": "Rich customers", "rule": "balance >= 10000"}
+
+
+def test_a_bad_rule_names_the_entry_and_the_place() -> None:
+    with pytest.raises(ValidationError) as caught:
+        load_apply_file(b"segments:\n  - id: a\n    rule: 'true'\n  - id: b\n    rule: balance >= and\n")
+    assert caught.value.message.startswith("segments[1] (b): line 1, column 12:")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"- a",
+        b"segments: 5",
+        b"segments:\n  - id: a\n    rule: 'true'\n  - id: a\n    rule: 'true'",
+        b"other: 1",
+    ],
+)
+def test_malformed_files_are_refused(text: bytes) -> None:
+    with pytest.raises(ValidationError):
+        load_apply_file(text)
+
+
+def test_new_and_changed_segments_get_the_next_version_and_unchanged_ones_are_skipped() -> None:
+    planned = load_apply_file(FILE)
+    current = {
+        "segment:rich": existing("rich", 4, {"name": "Rich customers", "rule": "balance >= 10000"}),
+        "segment:rich_uy": existing("rich_uy", 2, {"rule": "false"}),
+        "segment:clickers": existing("clickers", 7, {"rule": "true"}, deleted=True),
+    }
+    outcomes, records = plan_versions(planned, current, 99, "ns.definitions")
+    assert [(o.segment_id, o.version, o.outcome) for o in outcomes] == [
+        ("rich", 4, "unchanged"),
+        ("rich_uy", 3, "updated"),
+        ("clickers", 8, "created"),
+    ]
+    assert [r.key for r in records] == [b"segment:rich_uy", b"segment:clickers"]
+    assert all(r.topic == "ns.definitions" for r in records)
+    name, fields = decode(records[0].value or b"")
+    assert name == "Definition" and fields["version"] == 3 and fields["kind"] == "segment"
+
+
+def test_a_loop_with_a_saved_segment_is_refused() -> None:
+    planned = load_apply_file(b'segments:\n  - id: a\n    rule: in_segment("b")\n')
+    with pytest.raises(SegmentCycleError):
+        plan_versions(planned, {"segment:b": existing("b", 1, {"rule": 'in_segment("a")'})}, 1, "t")
