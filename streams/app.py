@@ -160,7 +160,8 @@ def build_worker(
         await pump(
             events_topic,
             processor.prepare,
-            processor.commit,
+            processor.send,
+            processor.finish,
             max_events=settings.batch_max_events,
             within_s=settings.batch_within_s,
         )

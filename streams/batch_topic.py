@@ -15,6 +15,7 @@ batch first.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ import structlog
 log = structlog.get_logger(__name__)
 
 Prepared = TypeVar("Prepared")
+Sent = TypeVar("Sent")
 
 
 class EventBuffer:
@@ -111,31 +113,43 @@ def batch_topic(app: faust.App, name: str, *, partitions: int, maxsize: int) -> 
 async def pump(
     topic: BatchTopic,
     prepare: Callable[[Sequence[Any]], Prepared],
-    commit: Callable[[Prepared], Awaitable[object]],
+    send: Callable[[Prepared], Sent],
+    finish: Callable[[Prepared, Sent], Awaitable[object]],
     *,
     max_events: int,
     within_s: float,
+    max_in_flight: int = 3,
 ) -> None:
-    """Forever: take a batch and fold it while the previous batch's writes are in flight.
+    """Forever: take a batch, fold it, send its records, and go on while Kafka acks earlier ones.
 
-    At most one batch is being committed; commits (and so acks, which let faust commit
-    offsets) happen in the order batches were taken.
+    Up to ``max_in_flight`` batches wait for their acks at once. They are finished (RocksDB
+    written, events acked so faust may commit their offsets) strictly in the order they were
+    taken; a failed batch stops the pump before any later batch is finished.
     """
     buffer = topic.buffer
-    in_flight: asyncio.Task[None] | None = None
+    in_flight: deque[asyncio.Task[None]] = deque()
 
-    async def commit_and_ack(prepared: Prepared, events: list[Any]) -> None:
-        await commit(prepared)
+    async def finish_and_ack(
+        prepared: Prepared, sent: Sent, events: list[Any], previous: asyncio.Task[None] | None
+    ) -> None:
+        if previous is not None:
+            await previous
+        await finish(prepared, sent)
         for event in events:
             event.ack()
 
     try:
         while True:
+            # Possibly empty after a wake(): prepare() then does pending background work.
             events = await buffer.take(max_events, within_s)
             prepared = prepare([event.message for event in events])
-            if in_flight is not None:
-                await asyncio.shield(in_flight)  # a cancelled pump must not cut a commit short
-            in_flight = asyncio.ensure_future(commit_and_ack(prepared, events))
+            sent = send(prepared)
+            previous = in_flight[-1] if in_flight else None
+            in_flight.append(asyncio.ensure_future(finish_and_ack(prepared, sent, events, previous)))
+            while in_flight and (in_flight[0].done() or len(in_flight) >= max_in_flight):
+                await asyncio.shield(in_flight.popleft())  # a cancelled pump must not cut a commit short
     finally:
-        if in_flight is not None and not in_flight.done():
-            await asyncio.shield(in_flight)
+        while in_flight:
+            task = in_flight.popleft()
+            if not task.done():
+                await asyncio.shield(task)

@@ -422,11 +422,26 @@ class CustomerProcessor:
             counted[(change.segment_id, change.kind)] = counted.get((change.segment_id, change.kind), 0) + 1
 
     async def commit(self, batch: PreparedBatch) -> BatchOutcome:
-        """Produce a prepared batch's records, wait for Kafka's acks, then write RocksDB.
+        """Produce a prepared batch's records (retrying), wait for Kafka's acks, write RocksDB.
 
         Batches must be committed in the order they were prepared.
         """
-        delivered = await self._send(batch.records)
+        return self._persist(batch, await self._send(batch.records))
+
+    def send(self, batch: PreparedBatch) -> asyncio.Future[list[Delivered]]:
+        """Queue a prepared batch's records in the producer now; the future resolves on acks.
+
+        For pipelining: several batches may be sent before the first is finished. There is no
+        retry here (the idempotent producer already retries transient errors in order): a batch
+        that fails must stop the worker, because a later batch is already in the changelog.
+        """
+        return self._producer.send_batch(batch.records)
+
+    async def finish(self, batch: PreparedBatch, sent: asyncio.Future[list[Delivered]]) -> BatchOutcome:
+        """Wait for a sent batch's acks and write its states to RocksDB (in send order)."""
+        return self._persist(batch, await sent)
+
+    def _persist(self, batch: PreparedBatch, delivered: list[Delivered]) -> BatchOutcome:
         changelog = self._store.changelog_topic
         last_changelog_offset: dict[int, int] = {}
         for report in delivered:
