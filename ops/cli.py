@@ -83,10 +83,10 @@ Ctrl-C stops the worker{", then the Kafka broker it started" if kafka else ""}."
 
 
 def cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
-    from ops.runtime import dev_api_key, local_kafka, run_worker
+    from ops.runtime import dev_api_key, kafka_bootstrap, run_worker
 
     settings, _ = dev_api_key(_settings(args))
-    bootstrap = settings.kafka_bootstrap or local_kafka(settings).bootstrap
+    bootstrap = kafka_bootstrap(settings, start_local=False)
     run_worker(settings, bootstrap)
     return 0
 
@@ -107,11 +107,11 @@ def cmd_kafka(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_topics(args: argparse.Namespace, out: TextIO) -> int:
-    from ops.runtime import local_kafka
+    from ops.runtime import kafka_bootstrap
     from streams.topic_admin import ensure_topics
 
     settings = _settings(args)
-    bootstrap = settings.kafka_bootstrap or local_kafka(settings).bootstrap
+    bootstrap = kafka_bootstrap(settings, start_local=False)
     created = ensure_topics(bootstrap, settings)
     print(f"created: {', '.join(created) or 'nothing (all topics exist)'}", file=out)
     return 0
@@ -155,10 +155,10 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
         return _fail(f"{args.file}: no such file")
     bootstrap = None
     if not args.dry_run:
-        from ops.runtime import local_kafka
+        from ops.runtime import kafka_bootstrap
         from streams.topic_admin import ensure_topics
 
-        bootstrap = settings.kafka_bootstrap or local_kafka(settings).bootstrap
+        bootstrap = kafka_bootstrap(settings, start_local=False)
         ensure_topics(bootstrap, settings)
     label = "checking" if args.dry_run else "importing"
     bar = ProgressBar(sys.stderr, label) if sys.stderr.isatty() else None
@@ -186,7 +186,7 @@ def cmd_apply(args: argparse.Namespace, out: TextIO) -> int:
     from engine.topics import TopicNames
     from ops.apply import apply_file
     from ops.logs import configure_logging
-    from ops.runtime import local_kafka
+    from ops.runtime import kafka_bootstrap
     from streams.topic_admin import ensure_topics
 
     configure_logging()  # log events go to the logging module, not into the command's output
@@ -195,7 +195,7 @@ def cmd_apply(args: argparse.Namespace, out: TextIO) -> int:
         text = Path(args.file).read_bytes()
     except OSError as exc:
         return _fail(f"cannot read {args.file}: {exc.strerror}")
-    bootstrap = settings.kafka_bootstrap or local_kafka(settings).bootstrap
+    bootstrap = kafka_bootstrap(settings, start_local=False)
     ensure_topics(bootstrap, settings)
     outcomes = apply_file(text, bootstrap, TopicNames(settings.namespace).definitions, dry_run=args.dry_run)
     verb = "would be " if args.dry_run else ""

@@ -225,14 +225,17 @@ def update(
     for segment_id in stale:
         new_memberships.pop(segment_id, None)
         new_due.pop(segment_id, None)
-    context = EvaluationContext.for_customer(
-        after.attributes,
-        now_ms,
-        campaign_attributes=after.campaign_attributes,
-        behaviour=after.behaviour,
-        segments=frozenset(new_memberships),
-        default_timezone=default_timezone,
-    )
+    def current_context() -> EvaluationContext:
+        return EvaluationContext.for_customer(
+            after.attributes,
+            now_ms,
+            campaign_attributes=after.campaign_attributes,
+            behaviour=after.behaviour,
+            segments=frozenset(new_memberships),
+            default_timezone=default_timezone,
+        )
+
+    context = current_context()
     changes: list[SegmentChange] = []
     context_is_stale = False
     windows_only = index.windows_only
@@ -243,14 +246,7 @@ def update(
         if context_is_stale and rule.inputs.segments:
             # A segment evaluated earlier in this pass changed: in_segment must see it.
             context_is_stale = False
-            context = EvaluationContext.for_customer(
-                after.attributes,
-                now_ms,
-                campaign_attributes=after.campaign_attributes,
-                behaviour=after.behaviour,
-                segments=frozenset(new_memberships),
-                default_timezone=default_timezone,
-            )
+            context = current_context()
         member = evaluate(rule, context)
         if member != (segment_id in new_memberships):
             context_is_stale = True
