@@ -22,6 +22,7 @@ from engine.segments.nodes import (
     Condition,
     Count,
     DaysSince,
+    EventField,
     EventRef,
     Ever,
     InSegment,
@@ -272,6 +273,8 @@ def _operand(node: Operand, parent: Where | None) -> None:
         _named(where, "the field after last(...)", node.field)
     elif isinstance(node, Ever):
         _source(where, node.source)
+    elif isinstance(node, EventField):
+        _named(where, "the field after event.", node.field)
     elif isinstance(node, Offer):
         _named(where, "the campaign of offer(...)", node.campaign)
         _named(where, "the field after offer(...)", node.field)

@@ -18,6 +18,7 @@ from engine.segments.nodes import (
     Condition,
     Count,
     DaysSince,
+    EventField,
     Ever,
     InSegment,
     IsBirthday,
@@ -52,6 +53,8 @@ class RuleInputs:
     events: frozenset[str] = frozenset()
     segments: frozenset[str] = frozenset()
     campaigns: frozenset[str] = frozenset()
+    # Fields of the event being evaluated (campaign trigger conditions; segments refuse them).
+    event_fields: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True, frozen=True, eq=False)
@@ -177,6 +180,7 @@ def _inputs(condition: Condition) -> RuleInputs:
     events: set[str] = set()
     segments: set[str] = set()
     campaigns: set[str] = set()
+    event_fields: set[str] = set()
     for operand in operands(condition):
         if isinstance(operand, Attribute):
             attributes.add(operand.name)
@@ -188,11 +192,17 @@ def _inputs(condition: Condition) -> RuleInputs:
             campaigns.add(operand.campaign)
         elif isinstance(operand, InSegment):
             segments.add(operand.segment)
+        elif isinstance(operand, EventField):
+            event_fields.add(operand.field)
         elif isinstance(operand, Literal) and _has_day_or_moment(operand):
             # Dates and moments compare in the customer's time zone.
             attributes.add(TIMEZONE_ATTRIBUTE)
     return RuleInputs(
-        frozenset(attributes), frozenset(events), frozenset(segments), frozenset(campaigns)
+        frozenset(attributes),
+        frozenset(events),
+        frozenset(segments),
+        frozenset(campaigns),
+        frozenset(event_fields),
     )
 
 

@@ -14,6 +14,7 @@ from engine.values import AttributeValue
 # The profile attribute that holds a customer's IANA time zone.
 TIMEZONE_ATTRIBUTE = "timezone"
 
+_NO_EVENT: Mapping[str, object] = MappingProxyType({})
 _NO_CAMPAIGNS: Mapping[str, Mapping[str, AttributeValue]] = MappingProxyType({})
 
 
@@ -33,6 +34,8 @@ class EvaluationContext:
     behaviour: BehaviourHistory = EMPTY_HISTORY
     segments: frozenset[str] = frozenset()
     timezone: str = "UTC"
+    # The data of the event a campaign trigger condition is evaluated for (``event.<field>``).
+    event_data: Mapping[str, object] = field(default_factory=lambda: _NO_EVENT)
     # Cache of (now_ms, timezone, local day): safe under dataclasses.replace.
     _today: list[tuple[int, str, dt.date]] = field(
         default_factory=list, init=False, compare=False, repr=False

@@ -93,6 +93,13 @@ def segment_from_body(
         rule = rule_from_text(body["rule"])
     else:
         rule = rule_from_json(body["rule_json"])
+    if rule.inputs.event_fields:
+        field = sorted(rule.inputs.event_fields)[0]
+        raise ValidationError(
+            f"event.{field}: a segment is about the customer, not one event; use event fields in a"
+            ' campaign trigger\'s condition, or last(event="...").' + field + " here",
+            field="rule",
+        )
     return SegmentDefinition(
         segment_id=segment_id,
         version=version,

@@ -25,6 +25,7 @@ FUNCTION_USAGE = {
     "date": 'date("2024-01-31")',
     "timestamp": 'timestamp("2024-01-31T09:30:00Z")',
     "attr": 'attr("first name")',
+    "event": "event.amount",
 }
 
 FUNCTION_NAMES = tuple(FUNCTION_USAGE)

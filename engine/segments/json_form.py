@@ -43,6 +43,7 @@ from engine.segments.nodes import (
     Condition,
     Count,
     DaysSince,
+    EventField,
     EventRef,
     Ever,
     InSegment,
@@ -64,7 +65,7 @@ from engine.segments.parser import MAX_DEPTH, parse_date, parse_timestamp
 
 OPERAND_KEYS = (
     "attr", "value", "age", "days_since", "count", "sum", "last", "offer", "ever", "in_segment",
-    "is_birthday",
+    "is_birthday", "event",
 )
 _NULL_CHECKS = {"is null": False, "is not null": True}
 _CONDITION_EXAMPLE = '{"attr": "balance", "op": ">=", "value": 100}'
@@ -138,6 +139,8 @@ def operand_json(node: Operand) -> dict[str, Any]:
         return {"ever": _source_json(node.source)}
     if isinstance(node, InSegment):
         return {"in_segment": node.segment}
+    if isinstance(node, EventField):
+        return {"event": node.field}
     birthday = {"attr": node.attribute}
     if node.within is not None:
         birthday["within"] = node.within
@@ -247,6 +250,8 @@ def _operand(doc: Any, path: str) -> Operand:
         return DaysSince(_text(value, here), where)
     if kind == "in_segment":
         return InSegment(_text(value, here), where)
+    if kind == "event":
+        return EventField(_text(value, here), where)
     if kind in ("last", "offer"):
         if "field" not in doc:
             raise _fail(path, f'"{kind}" needs "field", such as {{"{kind}": ..., "field": "rate"}}')

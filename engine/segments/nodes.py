@@ -143,6 +143,14 @@ class InSegment:
 
 
 @dataclass(slots=True, frozen=True)
+class EventField:
+    """A field of the data of the event being evaluated (``event.amount``): campaign triggers only."""
+
+    field: str
+    where: Where | None = dataclasses.field(default=None, compare=False, repr=False)
+
+
+@dataclass(slots=True, frozen=True)
 class IsBirthday:
     """The anniversary of ``attribute`` is today or within the next ``within`` days."""
 
@@ -153,7 +161,7 @@ class IsBirthday:
 
 Operand: TypeAlias = (
     Literal | Attribute | Age | DaysSince | Count | Sum | Last | Offer | Ever | InSegment
-    | IsBirthday
+    | IsBirthday | EventField
 )
 
 

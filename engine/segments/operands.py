@@ -15,6 +15,7 @@ from engine.segments.nodes import (
     Attribute,
     Count,
     DaysSince,
+    EventField,
     Ever,
     InSegment,
     IsBirthday,
@@ -69,6 +70,9 @@ def getter(node: Operand) -> Getter:
     if isinstance(node, Ever):
         key = node.source.key
         return lambda context: key in context.behaviour.events
+    if isinstance(node, EventField):
+        event_field = node.field
+        return lambda context: context.event_data.get(event_field)
     assert isinstance(node, InSegment)
     segment = node.segment
     return lambda context: segment in context.segments

@@ -15,6 +15,7 @@ from engine.segments.nodes import (
     Condition,
     Count,
     DaysSince,
+    EventField,
     EventRef,
     Ever,
     InSegment,
@@ -276,6 +277,8 @@ class _Parser:
             if self.at("punct", "(", 1):
                 return self.call()
             self.advance()
+            if token.text == "event" and self.at("punct", "."):
+                return EventField(self.field_after("event"), _where(token))
             if self.at("punct", "."):
                 raise _error(
                     self.peek(),

@@ -14,6 +14,7 @@ from engine.segments.nodes import (
     Condition,
     Count,
     DaysSince,
+    EventField,
     EventRef,
     Ever,
     InSegment,
@@ -118,5 +119,7 @@ def operand_text(node: Operand) -> str:
         return f"ever({', '.join(_source(node.source))})"
     if isinstance(node, InSegment):
         return f"in_segment({text_literal(node.segment)})"
+    if isinstance(node, EventField):
+        return f"event.{_field(node.field)}"
     within = "" if node.within is None else f", within={text_literal(node.within)}"
     return f"is_birthday({_name(node.attribute)}{within})"
