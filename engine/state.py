@@ -14,6 +14,14 @@ from typing import Any
 
 from engine import behaviour as behaviour_history
 from engine.behaviour import EMPTY_HISTORY, BehaviourHistory
+from engine.campaigns.runs import (
+    CampaignRun,
+    SendRecord,
+    run_from_document,
+    run_to_document,
+    sends_from_document,
+    sends_to_document,
+)
 from engine.errors import DecodeError
 from engine.values import AttributeValue
 
@@ -40,6 +48,9 @@ class CustomerState:
     ``segments`` maps each segment the customer is in to when they entered it (epoch ms);
     ``segment_due_ms`` maps a time-dependent segment to the next moment its result may change
     with no new event (see ``engine.segments.membership``).
+
+    ``campaigns`` holds the latest run of each campaign the customer entered, ``sends`` the
+    recent messages sent (what frequency caps count); see ``engine.campaigns.runs``.
     """
 
     customer_id: str
@@ -58,11 +69,27 @@ class CustomerState:
     behaviour: BehaviourHistory = EMPTY_HISTORY
     segments: Mapping[str, int] = field(default_factory=dict)
     segment_due_ms: Mapping[str, int] = field(default_factory=dict)
+    campaigns: Mapping[str, CampaignRun] = field(default_factory=dict)
+    sends: tuple[SendRecord, ...] = ()
 
     @property
     def segments_due_ms(self) -> int | None:
         """The earliest moment a segment of this customer may change by time alone (a timer's due)."""
         return min(self.segment_due_ms.values()) if self.segment_due_ms else None
+
+    @property
+    def campaigns_due_ms(self) -> int | None:
+        """The earliest moment a campaign run of this customer resumes by time (a wait's end)."""
+        due = [run.due_ms for run in self.campaigns.values() if run.due_ms is not None]
+        return min(due) if due else None
+
+    @property
+    def due_ms(self) -> int | None:
+        """When a timer must tick for this customer: the earliest segment or campaign due time."""
+        segments, campaigns = self.segments_due_ms, self.campaigns_due_ms
+        if segments is None:
+            return campaigns
+        return segments if campaigns is None else min(segments, campaigns)
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -98,6 +125,8 @@ def evolve(state: CustomerState, changes: Mapping[str, Any]) -> CustomerState:
         behaviour=get("behaviour", state.behaviour),
         segments=get("segments", state.segments),
         segment_due_ms=get("segment_due_ms", state.segment_due_ms),
+        campaigns=get("campaigns", state.campaigns),
+        sends=get("sends", state.sends),
     )
 
 
@@ -175,6 +204,10 @@ def to_document(state: CustomerState) -> dict[str, Any]:
         doc["segments"] = dict(state.segments)
     if state.segment_due_ms:
         doc["segment_due_ms"] = dict(state.segment_due_ms)
+    if state.campaigns:
+        doc["campaigns"] = {campaign: run_to_document(run) for campaign, run in state.campaigns.items()}
+    if state.sends:
+        doc["sends"] = sends_to_document(state.sends)
     return doc
 
 
@@ -208,6 +241,10 @@ def from_document(doc: Mapping[str, Any]) -> CustomerState:
             ),
             segments=doc.get("segments") or {},
             segment_due_ms=doc.get("segment_due_ms") or {},
+            campaigns={
+                campaign: run_from_document(run) for campaign, run in (doc.get("campaigns") or {}).items()
+            },
+            sends=sends_from_document(doc.get("sends") or []),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DecodeError(f"customer state document is malformed: {exc!r}") from exc

@@ -1,0 +1,1 @@
+"""Campaigns: definitions, triggers, flows, eligibility rules, content and funnels (pure)."""

@@ -1,0 +1,121 @@
+"""Audit records: every decision about a customer and a campaign, and why, in plain language.
+
+The processor writes them to ``refract.audit`` (``Decision`` records); ``refract explain`` reads
+them back and prints ``describe(decision)`` for each.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True, frozen=True)
+class Decision:
+    """``kind``: trigger, send, flow, funnel or inbound; ``outcome``: what happened; ``reason``: why."""
+
+    decision_id: str
+    customer_id: str
+    kind: str
+    campaign_id: str | None
+    outcome: str
+    reason: str
+    details: Mapping[str, str] = field(default_factory=dict)
+    at_ms: int = 0
+
+    def to_record(self) -> dict[str, Any]:
+        """The Avro dict of ``schemas/Decision.avsc``."""
+        return {
+            "decision_id": self.decision_id,
+            "customer_id": self.customer_id,
+            "kind": self.kind,
+            "campaign_id": self.campaign_id,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "details": dict(self.details),
+            "occurred_at": self.at_ms,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Decision:
+        return cls(
+            decision_id=record["decision_id"],
+            customer_id=record["customer_id"],
+            kind=record["kind"],
+            campaign_id=record.get("campaign_id"),
+            outcome=record["outcome"],
+            reason=record["reason"],
+            details=dict(record.get("details") or {}),
+            at_ms=int(record["occurred_at"]),
+        )
+
+
+def decision_id(customer_id: str, cause_id: str, sequence: int) -> str:
+    """Deterministic: the n-th decision caused by one event is the same id on a replay."""
+    raw = f"{customer_id}\0{cause_id}\0{sequence}"
+    return "dec_" + hashlib.blake2b(raw.encode("utf-8"), digest_size=12).hexdigest()
+
+
+_REASONS = {
+    "started": "entered the campaign",
+    "control_group": "is in the control group: tracked, never messaged",
+    "not_live": "the campaign is paused, or outside its start and end dates",
+    "not_targeted": "is not in any of the campaign's target segments",
+    "already_running": "is already in a run of this campaign, and re-entry is not allowed",
+    "no_reentry": "went through this campaign before, and re-entry is not allowed",
+    "reentry_too_soon": "entered this campaign too recently to enter again",
+    "lost_priority": "another campaign with a higher priority answered the same trigger",
+    "condition_false": "the trigger's condition was false for this event",
+    "sent": "a message went to the outbox",
+    "no_consent": "the customer opted out of this channel, campaign or category",
+    "missing_address": "the customer has no address for this channel",
+    "frequency_cap": "a frequency cap was reached",
+    "quiet_hours": "it was quiet hours in the customer's time zone: the send waits until they end",
+    "template_error": "the message's template failed for this customer, so nothing was sent",
+    "campaign_ended": "the campaign ended or was paused while the customer was in it",
+    "flow_finished": "the flow reached its end",
+    "exit_step": "the flow reached an exit step",
+    "wait": "waits",
+    "wait_for": "waits for",
+    "event_arrived": "what the flow waited for happened",
+    "timed_out": "what the flow waited for did not happen in time",
+    "branch": "took a branch",
+    "step_limit": "the flow took too many steps at once (a loop?) and was stopped",
+    "stage": "moved along the funnel",
+}
+
+
+def describe(decision: Decision, timezone: str = "UTC") -> str:
+    """One line a person understands: when, which campaign, what happened and why."""
+    when = dt.datetime.fromtimestamp(decision.at_ms / 1000, dt.UTC)
+    try:
+        from zoneinfo import ZoneInfo
+
+        when = when.astimezone(ZoneInfo(timezone))
+    except (ValueError, KeyError):
+        pass
+    campaign = f"[{decision.campaign_id}] " if decision.campaign_id else ""
+    text = _REASONS.get(decision.reason, decision.reason.replace("_", " "))
+    details = decision.details
+    extra = ""
+    if decision.reason in ("wait", "wait_for", "quiet_hours") and "until" in details:
+        extra = f" (until {details['until']})"
+    if decision.reason == "wait_for" and "for" in details:
+        extra = f" {details['for']}" + extra
+    if decision.reason == "sent":
+        channel, address, step = (details.get(k, "?") for k in ("channel", "address", "step"))
+        extra = f" ({channel} to {address}, step {step})"
+    elif decision.reason == "lost_priority" and "winner" in details:
+        extra = f" ({details['winner']})"
+    elif decision.reason == "stage" and "stage" in details:
+        extra = f": {details['stage']}"
+    elif decision.reason == "template_error" and "error" in details:
+        extra = f" ({details['error']})"
+    elif decision.reason == "frequency_cap" and "cap" in details:
+        extra = f" ({details['cap']})"
+    elif decision.reason == "branch" and "to" in details:
+        extra = f" to {details['to']}"
+    return f"{when:%Y-%m-%d %H:%M:%S %Z} {campaign}{decision.outcome}: {text}{extra}"
