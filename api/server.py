@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ from aiokafka.partitioner import murmur2
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.auth import Authenticator
+from api.campaigns import install_campaigns
 from api.customer_view import customer_json
 from api.errors import ApiError, error_response, errors_middleware
 from api.imports import install_imports
@@ -38,15 +38,11 @@ def partition_for(customer: str, partitions: int) -> int:
     return (hashed & 0x7FFFFFFF) % partitions
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class Api:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.auth = Authenticator(worker.settings.api_keys)
-        self.envelopes = EnvelopeFactory("api", _now_ms)
+        self.envelopes = EnvelopeFactory("api", worker.clock_ms)
         self._http: aiohttp.ClientSession | None = None
 
     # --- helpers ------------------------------------------------------------------------------
@@ -180,6 +176,7 @@ def install(worker: Worker, web_driver: Any) -> Api:
     router.add_delete("/v1/customers/{customer_id}", api.delete_customer)
     install_imports(router, api.auth, worker)
     install_segments(router, api)
+    install_campaigns(router, api)
 
     async def _close(_: web.Application) -> None:
         await api.close()

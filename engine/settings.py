@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.campaigns.model import Cap
 from engine.errors import ConfigurationError
+from engine.segments.calendar import is_known_zone
 
 SCOPES = (
     "events:write",
@@ -58,6 +60,13 @@ class Settings:
     standby_replicas: int = 1
     log_level: str = "info"
     rocksdb: RocksDBSettings = field(default_factory=RocksDBSettings)
+    # Global frequency caps per channel, across campaigns (at most N messages in a window).
+    channel_caps: tuple[Cap, ...] = ()
+    # The time zone of customers without a valid ``timezone`` attribute.
+    default_timezone: str = "UTC"
+    # For tests and demos only: read "now" (epoch ms) from this file instead of the system clock,
+    # so that waits and windows can be fast-forwarded. Unset in production.
+    clock_file: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.namespace or not all(c.isalnum() or c in "-_." for c in self.namespace):
@@ -73,6 +82,11 @@ class Settings:
             raise ConfigurationError("max_body_bytes must be at least 1024")
         if self.batch_max_events < 1 or self.batch_within_s < 0:
             raise ConfigurationError("batch_max_events must be positive and batch_within_s not negative")
+        if not is_known_zone(self.default_timezone):
+            raise ConfigurationError(
+                f"default_timezone {self.default_timezone!r} is not an IANA time zone such as"
+                " America/Montevideo (set REFRACT_DEFAULT_TIMEZONE)"
+            )
         for key in self.api_keys:
             unknown = key.scopes - set(SCOPES)
             if unknown:

@@ -1,14 +1,19 @@
-"""``refract apply FILE.yaml``: save the segments a YAML file describes as Definitions.
+"""``refract apply FILE.yaml``: save the segments and campaigns a YAML file describes as Definitions.
 
     segments:
       - id: rich
         name: Rich customers
         description: optional
         rule: balance >= 10000          # or rule_json: {...}
+    campaigns:
+      - id: card-upsell                 # the campaign format: docs/campaigns.md
+        name: Card upsell
+        triggers: [{event: card_transaction}]
+        ...
 
-Every segment of the file is checked first (its rule, and no ``in_segment`` loop with the ones
-already saved); nothing is written unless all are valid. A segment whose body did not change
-keeps its version; the others get the next version.
+Everything in the file is checked first (rules, templates, flows, and no ``in_segment`` loop
+with the segments already saved); nothing is written unless all are valid. A definition whose
+body did not change keeps its version; the others get the next version.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import Any
 import orjson
 import yaml
 
+from engine.campaigns.definition import CAMPAIGN_KIND, campaign_from_body, check_campaign_id
+from engine.campaigns.definition import definition_key as campaign_key
 from engine.errors import RefractError, ValidationError
 from engine.segments import Rule, check_no_cycles
 from engine.segments.definition import (
@@ -41,10 +48,17 @@ class PlannedSegment:
 
 
 @dataclass(slots=True, frozen=True)
+class PlannedCampaign:
+    campaign_id: str
+    body: dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
 class Applied:
-    segment_id: str
+    definition_id: str
     version: int
     outcome: str  # created, updated, unchanged
+    kind: str = SEGMENT_KIND
 
 
 def load_apply_file(text: bytes | str) -> list[PlannedSegment]:
@@ -53,8 +67,8 @@ def load_apply_file(text: bytes | str) -> list[PlannedSegment]:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ValidationError(f"the file is not valid YAML: {exc}") from None
-    if not isinstance(doc, Mapping) or set(doc) - {"segments"}:
-        raise ValidationError("the file must be a mapping with a 'segments' list (nothing else, for now)")
+    if not isinstance(doc, Mapping) or set(doc) - {"segments", "campaigns"}:
+        raise ValidationError("the file must be a mapping with a 'segments' list and/or a 'campaigns' list")
     entries = doc.get("segments") or []
     if not isinstance(entries, list):
         raise ValidationError("segments: expected a list of {id, name, rule}")
@@ -76,6 +90,64 @@ def load_apply_file(text: bytes | str) -> list[PlannedSegment]:
             raise ValidationError(f"{label}: {exc.message}") from None
         planned.append(PlannedSegment(segment_id, body, rule))
     return planned
+
+
+def load_campaigns(text: bytes | str) -> list[PlannedCampaign]:
+    """The campaigns of an apply file, each checked. Raises ValidationError naming the entry and field."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"the file is not valid YAML: {exc}") from None
+    entries = doc.get("campaigns") or [] if isinstance(doc, Mapping) else []
+    if not isinstance(entries, list):
+        raise ValidationError("campaigns: expected a list of campaigns, each with an id")
+    planned: list[PlannedCampaign] = []
+    seen: set[str] = set()
+    for position, entry in enumerate(entries):
+        where = f"campaigns[{position}]"
+        if not isinstance(entry, Mapping):
+            raise ValidationError(f"{where}: expected a mapping with id, name, triggers, content and flow")
+        try:
+            campaign_id = check_campaign_id(entry.get("id"), "id")
+            if campaign_id in seen:
+                raise ValidationError(f"id: {campaign_id!r} appears twice in the file", "id")
+            seen.add(campaign_id)
+            body = {k: v for k, v in _json_safe(entry).items() if k not in ("id", "kind")}
+            campaign_from_body(campaign_id, 0, body)
+        except RefractError as exc:
+            label = f"{where} ({entry.get('id')})" if isinstance(entry.get("id"), str) else where
+            raise ValidationError(f"{label}: {exc.message}") from None
+        planned.append(PlannedCampaign(campaign_id, body))
+    return planned
+
+
+def plan_campaign_versions(
+    planned: list[PlannedCampaign], existing: Mapping[str, DefinitionRecord], now_ms: int, topic: str
+) -> tuple[list[Applied], list[Any]]:
+    outcomes: list[Applied] = []
+    records = []
+    for campaign in planned:
+        latest = existing.get(campaign_key(campaign.campaign_id))
+        if latest is not None and not latest.deleted and orjson.loads(latest.body) == campaign.body:
+            outcomes.append(Applied(campaign.campaign_id, latest.version, "unchanged", CAMPAIGN_KIND))
+            continue
+        version = (latest.version if latest is not None else 0) + 1
+        created = latest is None or latest.deleted
+        outcomes.append(
+            Applied(campaign.campaign_id, version, "created" if created else "updated", CAMPAIGN_KIND)
+        )
+        records.append(
+            definition_record(
+                topic,
+                CAMPAIGN_KIND,
+                campaign.campaign_id,
+                version,
+                campaign.body,
+                deleted=False,
+                now_ms=now_ms,
+            )
+        )
+    return outcomes, records
 
 
 def _json_safe(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -124,8 +196,13 @@ def apply_file(text: bytes, bootstrap: str, topic: str, *, dry_run: bool = False
     from streams.producer import Producer
 
     planned = load_apply_file(text)
+    campaigns = load_campaigns(text)
     existing = read_definitions(bootstrap, topic)
-    outcomes, records = plan_versions(planned, existing, int(time.time() * 1000), topic)
+    now_ms = int(time.time() * 1000)
+    outcomes, records = plan_versions(planned, existing, now_ms, topic)
+    campaign_outcomes, campaign_records = plan_campaign_versions(campaigns, existing, now_ms, topic)
+    outcomes += campaign_outcomes
+    records += campaign_records
     if dry_run or not records:
         return outcomes
 

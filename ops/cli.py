@@ -201,7 +201,7 @@ def cmd_apply(args: argparse.Namespace, out: TextIO) -> int:
     verb = "would be " if args.dry_run else ""
     for applied in outcomes:
         outcome = applied.outcome if applied.outcome == "unchanged" else verb + applied.outcome
-        print(f"segment {applied.segment_id}: {outcome} (version {applied.version})", file=out)
+        print(f"{applied.kind} {applied.definition_id}: {outcome} (version {applied.version})", file=out)
     return 0
 
 
@@ -259,8 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imports.set_defaults(func=cmd_import)
 
-    apply = sub.add_parser("apply", help="save the segments of a YAML file (see docs/segments.md)")
-    apply.add_argument("file", help="YAML with segments: [{id, name, rule}]")
+    apply = sub.add_parser(
+        "apply", help="save the segments and campaigns of a YAML file (docs/segments.md, docs/campaigns.md)"
+    )
+    apply.add_argument("file", help="YAML with segments: [{id, name, rule}] and/or campaigns: [{id, ...}]")
     apply.add_argument("--dry-run", action="store_true", help="check the file and show what would change")
     apply.set_defaults(func=cmd_apply)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from engine.campaigns.definition import channel_caps_from_text
 from engine.errors import ConfigurationError
 from engine.settings import ApiKeySetting, RocksDBSettings, Settings
 
@@ -32,6 +33,9 @@ _SCALARS: dict[str, Callable[[str], Any]] = {
     "batch_within_s": float,
     "standby_replicas": _INT,
     "log_level": str,
+    "channel_caps": channel_caps_from_text,
+    "default_timezone": str,
+    "clock_file": Path,
 }
 _ROCKSDB = {f.name: _INT for f in fields(RocksDBSettings)}
 

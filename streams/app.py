@@ -8,7 +8,6 @@ readiness). The web server is faust's own aiohttp server; ``api`` adds its route
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from engine.topics import TopicNames
 from schemas.codec import encode_envelope
 from streams import metrics
 from streams.batch_topic import batch_topic, pump
+from streams.clock import Clock, clock_for
 from streams.customer_store import CUSTOMERS_TABLE, CustomerStore
 from streams.definitions import DefinitionsReader
 from streams.processor import CustomerProcessor
@@ -43,6 +43,7 @@ class Worker:
     producer: Producer
     definitions: DefinitionsReader
     processor: CustomerProcessor
+    clock_ms: Clock
 
     def is_ready(self) -> tuple[bool, str]:
         """Ready once definitions are read, partitions are assigned and the tables are recovered."""
@@ -136,19 +137,25 @@ def build_worker(
     )
     producer = Producer(bootstrap, client_id=f"{settings.group_id}-{settings.worker_name}", linger_ms=5)
     store = CustomerStore(table)
-    definitions = DefinitionsReader(bootstrap, topics.definitions)
+    definitions = DefinitionsReader(bootstrap, topics.definitions, channel_caps=settings.channel_caps)
+    clock_ms = clock_for(settings.clock_file)
     processor = CustomerProcessor(
         store,
         producer,
         events_topic=topics.events,
         dead_letters_topic=topics.dead_letters,
         segment_changes_topic=topics.segment_changes,
+        deliveries_topic=topics.deliveries,
+        audit_topic=topics.audit,
         segment_index=lambda: definitions.index,
+        campaign_catalog=lambda: definitions.catalog,
         # No evaluation of existing customers while partitions move or tables recover.
         assigned_partitions=lambda: worker.events_partitions() if worker.is_ready()[0] else set(),
         wake=lambda: events_topic.buffer.wake(),
+        default_timezone=settings.default_timezone,
+        clock_ms=clock_ms,
     )
-    worker = Worker(app, settings, bootstrap, topics, store, producer, definitions, processor)
+    worker = Worker(app, settings, bootstrap, topics, store, producer, definitions, processor, clock_ms)
 
     @app.task  # type: ignore[untyped-decorator]
     async def customer_processor() -> None:
@@ -176,7 +183,7 @@ def build_worker(
     async def tick_due_customers() -> None:
         if not definitions.loaded.is_set() or not worker.is_ready()[0]:
             return
-        now_ms = int(time.time() * 1000)
+        now_ms = clock_ms()
         due = processor.timers.pop_due(now_ms, worker.events_partitions())
         if not due:
             return
@@ -196,6 +203,7 @@ def build_worker(
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def report_lag() -> None:
         metrics.SEGMENTS_DEFINED.set(len(definitions.segments))
+        metrics.CAMPAIGNS_DEFINED.set(len(definitions.campaigns))
         consumer = app.consumer
         assigned = [tp for tp in consumer.assignment() if tp.topic == topics.events]
         metrics.ASSIGNED_PARTITIONS.set(len(assigned))

@@ -26,6 +26,9 @@ CUSTOMERS_TABLE = "customers"
 # Per partition: the segment versions every customer of the partition was evaluated for (JSON).
 # It travels in the changelog like a state, so a partition's next owner knows it too.
 SEGMENTS_EVALUATED_KEY = b"\x00segments-evaluated"
+# Per partition: how many campaign runs reached each funnel stage (JSON campaign -> arm -> stage
+# -> count), written in the same batch as the states whose runs moved, so replays count nothing twice.
+FUNNEL_COUNTS_KEY = b"\x00funnel-counts"
 
 
 class CustomerStore:

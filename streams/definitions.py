@@ -26,6 +26,9 @@ import orjson
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from engine.campaigns.catalog import EMPTY_CATALOG, CampaignCatalog
+from engine.campaigns.definition import CAMPAIGN_KIND, campaign_from_body
+from engine.campaigns.model import Campaign, Cap
 from engine.errors import RefractError
 from engine.segments import SegmentCycleError
 from engine.segments.definition import SEGMENT_KIND, SegmentDefinition, segment_from_body
@@ -34,6 +37,9 @@ from schemas.codec import decode, encode
 from streams.producer import OutRecord
 
 log = structlog.get_logger(__name__)
+
+# Definition kinds the reader compiles (segments into the index, campaigns into the catalog).
+_COMPILED_KINDS = frozenset({SEGMENT_KIND, CAMPAIGN_KIND})
 
 
 @dataclass(slots=True, frozen=True)
@@ -100,6 +106,15 @@ def compile_segment(record: DefinitionRecord) -> SegmentDefinition:
     return segment_from_body(record.definition_id, record.version, body, record.updated_at_ms)
 
 
+def compile_campaign(record: DefinitionRecord) -> Campaign:
+    """The campaign a (not deleted) record defines. Raises RefractError when it cannot be read."""
+    try:
+        body = orjson.loads(record.body)
+    except orjson.JSONDecodeError as exc:
+        raise RefractError(f"the body is not JSON: {exc}") from None
+    return campaign_from_body(record.definition_id, record.version, body, record.updated_at_ms)
+
+
 def build_index(segments: Mapping[str, SegmentDefinition]) -> SegmentIndex:
     """The index of ``segments``; segments in an ``in_segment`` loop are left out (and logged).
 
@@ -118,13 +133,23 @@ def build_index(segments: Mapping[str, SegmentDefinition]) -> SegmentIndex:
 class DefinitionsReader:
     """Follows ``topic`` from its beginning in a thread; ``segments`` and ``index`` are current."""
 
-    def __init__(self, bootstrap: str, topic: str, *, poll_timeout_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        poll_timeout_s: float = 0.2,
+        channel_caps: tuple[Cap, ...] = (),
+    ) -> None:
         self.topic = topic
         self._bootstrap = bootstrap
         self._poll_timeout_s = poll_timeout_s
         self.records: dict[str, DefinitionRecord] = {}
         self.segments: Mapping[str, SegmentDefinition] = {}
         self.index: SegmentIndex = EMPTY_INDEX
+        self.campaigns: Mapping[str, Campaign] = {}
+        self.catalog: CampaignCatalog = EMPTY_CATALOG.with_channel_caps(channel_caps)
+        self._channel_caps = channel_caps
         self.loaded = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -194,16 +219,46 @@ class DefinitionsReader:
             return False
         if value is None:  # a tombstone: the definition is gone for good
             record = self.records.pop(key.decode("utf-8", "replace"), None)
-            return record is not None and record.kind == SEGMENT_KIND
+            return record is not None and record.kind in _COMPILED_KINDS
         try:
             record = decode_definition(value)
         except Exception as exc:
             log.error("definitions.undecodable", key=key.decode("utf-8", "replace"), error=repr(exc))
             return False
         self.records[record.key] = record
-        return record.kind == SEGMENT_KIND
+        return record.kind in _COMPILED_KINDS
 
     def _rebuild(self) -> None:
+        self._rebuild_segments()
+        self._rebuild_campaigns()
+
+    def _rebuild_campaigns(self) -> None:
+        campaigns: dict[str, Campaign] = {}
+        previous = self.campaigns
+        for record in self.records.values():
+            if record.kind != CAMPAIGN_KIND or record.deleted:
+                continue
+            known = previous.get(record.definition_id)
+            if known is not None and known.version == record.version:
+                campaigns[record.definition_id] = known
+                continue
+            try:
+                campaigns[record.definition_id] = compile_campaign(record)
+            except RefractError as exc:
+                log.error(
+                    "definitions.campaign_skipped",
+                    campaign=record.definition_id,
+                    version=record.version,
+                    error=exc.message,
+                )
+        if campaigns.keys() == previous.keys() and all(campaigns[c] is previous[c] for c in campaigns):
+            return
+        # One assignment: the processor reads ``catalog`` once per batch and never a half-built one.
+        self.catalog = CampaignCatalog.build(campaigns.values(), self._channel_caps)
+        self.campaigns = campaigns
+        log.info("definitions.campaigns_changed", campaigns=len(campaigns))
+
+    def _rebuild_segments(self) -> None:
         segments: dict[str, SegmentDefinition] = {}
         previous = self.segments
         for record in self.records.values():
@@ -222,6 +277,8 @@ class DefinitionsReader:
                     version=record.version,
                     error=exc.message,
                 )
+        if segments.keys() == previous.keys() and all(segments[s] is previous[s] for s in segments):
+            return  # only other kinds changed: keep the index (a new one would re-plan backfills)
         index = build_index(segments)
         self.segments = segments
         self.index = index

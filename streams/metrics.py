@@ -89,3 +89,19 @@ SEGMENT_TICKS = Counter(
     "Ticks appended for customers whose segments may change by time alone.",
     registry=REGISTRY,
 )
+CAMPAIGN_FUNNEL = Counter(
+    "refract_campaign_funnel",
+    "Campaign runs reaching a funnel stage, by campaign, arm (variant, control, default) and stage.",
+    ["campaign", "arm", "stage"],
+    registry=REGISTRY,
+)
+DELIVERIES_DECIDED = Counter(
+    "refract_deliveries_decided",
+    "Outbound messages the processor wrote to the outbox (refract.deliveries).",
+    registry=REGISTRY,
+)
+CAMPAIGNS_DEFINED = Gauge(
+    "refract_campaigns_defined",
+    "Campaigns this worker runs (compiled from refract.definitions).",
+    registry=REGISTRY,
+)

@@ -19,6 +19,11 @@ from typing import Any
 import orjson
 import structlog
 
+from engine.campaigns.audit import Decision
+from engine.campaigns.catalog import EMPTY_CATALOG, CampaignCatalog
+from engine.campaigns.execution import FunnelMove, react
+from engine.campaigns.links import MessageLinks, NoLinks
+from engine.deliveries import Delivery
 from engine.errors import DecodeError, RefractError, ValidationError
 from engine.events import Envelope
 from engine.fold import fold
@@ -34,7 +39,7 @@ from engine.segments.membership import update as update_memberships
 from engine.state import CustomerState, evolve, from_document, to_document
 from schemas.codec import decode_envelope, encode
 from streams import metrics
-from streams.customer_store import SEGMENTS_EVALUATED_KEY, CustomerStore
+from streams.customer_store import FUNNEL_COUNTS_KEY, SEGMENTS_EVALUATED_KEY, CustomerStore
 from streams.producer import Delivered, OutRecord, ProduceFailed, Producer
 from streams.timers import SegmentTimers
 
@@ -72,6 +77,10 @@ class BatchOutcome:
     # (segment id, ENTERED/EXITED) -> how many.
     segment_changes: dict[tuple[str, str], int] = field(default_factory=dict)
     backfilled: int = 0
+    deliveries: int = 0
+    decisions: int = 0
+    # (campaign id, arm, stage) -> how many runs reached it in this batch.
+    funnel: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
 def dead_letter(
@@ -119,7 +128,11 @@ class CustomerProcessor:
         events_topic: str,
         dead_letters_topic: str,
         segment_changes_topic: str = "",
+        deliveries_topic: str = "",
+        audit_topic: str = "",
         segment_index: Callable[[], SegmentIndex] = lambda: EMPTY_INDEX,
+        campaign_catalog: Callable[[], CampaignCatalog] = lambda: EMPTY_CATALOG,
+        links: MessageLinks | None = None,
         default_timezone: str = "UTC",
         assigned_partitions: Callable[[], set[int]] = set,
         wake: Callable[[], None] = lambda: None,
@@ -128,6 +141,10 @@ class CustomerProcessor:
         self._store = store
         self._segment_changes_topic = segment_changes_topic
         self._segment_index = segment_index
+        self._campaign_catalog = campaign_catalog
+        self._links: MessageLinks = links or NoLinks()
+        self._deliveries_topic = deliveries_topic
+        self._audit_topic = audit_topic
         self._default_timezone = default_timezone
         self._assigned_partitions = assigned_partitions
         self._wake = wake
@@ -141,6 +158,8 @@ class CustomerProcessor:
         self._clock_ms = clock_ms
         # States folded by a prepared batch whose commit has not finished yet.
         self._uncommitted: dict[tuple[int, bytes], CustomerState | None] = {}
+        # Funnel counts of partitions written by a prepared batch not committed yet.
+        self._uncommitted_funnel: dict[int, bytes] = {}
 
     def _load(self, partition: int, key: bytes) -> CustomerState | None:
         slot_key = (partition, key)
@@ -168,6 +187,9 @@ class CustomerProcessor:
         # One index for the whole batch: definitions may change in between, never within.
         index = self._segment_index()
         has_segments = bool(index.segments)
+        catalog = self._campaign_catalog()
+        has_campaigns = bool(catalog.campaigns)
+        funnel: dict[int, list[FunnelMove]] = {}
         for message in messages:
             partition: int = message.partition
             key: bytes | None = message.key
@@ -195,6 +217,21 @@ class CustomerProcessor:
                     has_segments or new_state.segments or new_state.segment_due_ms
                 ):
                     new_state, changes = self._memberships(index, before, new_state, envelope)
+                reacts = has_campaigns or (new_state is not None and bool(new_state.campaigns))
+                if new_state is not None and new_state is not before and reacts:
+                    reaction = react(
+                        before,
+                        new_state,
+                        envelope,
+                        changes,
+                        catalog,
+                        links=self._links,
+                        default_timezone=self._default_timezone,
+                    )
+                    new_state = reaction.state
+                    self._emit_reaction(reaction.deliveries, reaction.decisions, partition, key, out, outcome)
+                    if reaction.funnel:
+                        funnel.setdefault(partition, []).extend(reaction.funnel)
             except Exception as exc:  # a bug in the fold must not stop the partition
                 log.exception("processor.fold_failed", offset=message.offset, partition=partition)
                 failure = RefractError(f"fold failed: {type(exc).__name__}: {exc}")
@@ -235,13 +272,19 @@ class CustomerProcessor:
             written.setdefault(partition, {})[key] = value
             states[slot_key] = state
             out.append(OutRecord(changelog, key, value, partition))
-            if state is not None and state.segment_due_ms:
-                self.timers.schedule(partition, key, state.segments_due_ms)
+            due_ms = state.due_ms if state is not None else None
+            if due_ms is not None:
+                self.timers.schedule(partition, key, due_ms)
             elif has_timers:
                 self.timers.schedule(partition, key, None)
         for partition, marker in markers.items():
             written.setdefault(partition, {})[SEGMENTS_EVALUATED_KEY] = marker
             out.append(OutRecord(changelog, SEGMENTS_EVALUATED_KEY, marker, partition))
+        for partition, moves in funnel.items():
+            counts = orjson.dumps(self._funnel_counts(partition, moves, outcome))
+            written.setdefault(partition, {})[FUNNEL_COUNTS_KEY] = counts
+            self._uncommitted_funnel[partition] = counts
+            out.append(OutRecord(changelog, FUNNEL_COUNTS_KEY, counts, partition))
         self._uncommitted.update(states)
         outcome.dead_letters = sum(1 for r in out if r.topic == self._dead_letters_topic)
         return PreparedBatch(outcome, out, written, states, received, started)
@@ -279,7 +322,10 @@ class CustomerProcessor:
         self._planned = (index, partitions)
         if previous != partitions:
             self.timers.forget_partitions(set(partitions))
-        timed = any(segment.rule.time_dependent for segment in index.segments.values())
+        # Customers may be due by time: timed segments, or campaign flows that wait.
+        timed = bool(self._campaign_catalog().campaigns) or any(
+            segment.rule.time_dependent for segment in index.segments.values()
+        )
         wanted = {segment_id: segment.version for segment_id, segment in index.segments.items()}
         for partition in sorted(partitions):
             done = self._segments_evaluated(partition)
@@ -358,9 +404,9 @@ class CustomerProcessor:
                         self._emit_changes(
                             result.changes, None, state.customer_id, partition, key, out, outcome
                         )
-                if slot.state is not None and slot.state.segment_due_ms and not slot.dirty:
+                if slot.state is not None and slot.state.due_ms is not None and not slot.dirty:
                     # Dirty states are registered when the batch is written.
-                    self.timers.schedule(partition, key, slot.state.segments_due_ms)
+                    self.timers.schedule(partition, key, slot.state.due_ms)
                 if budget <= 0:
                     break
             else:
@@ -392,6 +438,46 @@ class CustomerProcessor:
         if result.segments is not after.segments or result.segment_due_ms is not after.segment_due_ms:
             after = evolve(after, {"segments": result.segments, "segment_due_ms": result.segment_due_ms})
         return after, result.changes
+
+    def _emit_reaction(
+        self,
+        deliveries: Sequence[Delivery],
+        decisions: Sequence[Decision],
+        partition: int,
+        key: bytes,
+        out: list[OutRecord],
+        outcome: BatchOutcome,
+    ) -> None:
+        """Add the outbox and audit records of a campaign reaction (same partition as the event)."""
+        for delivery in deliveries:
+            value = encode("Delivery", delivery.to_record())
+            out.append(OutRecord(self._deliveries_topic, key, value, partition))
+        for decision in decisions:
+            out.append(OutRecord(self._audit_topic, key, encode("Decision", decision.to_record()), partition))
+        outcome.deliveries += len(deliveries)
+        outcome.decisions += len(decisions)
+
+    def funnel_counts(self, partition: int) -> dict[str, dict[str, dict[str, int]]]:
+        """campaign -> arm -> stage -> runs, for one partition (including batches not yet committed)."""
+        raw = self._uncommitted_funnel.get(partition) or self._store.read(partition, FUNNEL_COUNTS_KEY)
+        if raw is None:
+            return {}
+        try:
+            counts = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return {}
+        return counts if isinstance(counts, dict) else {}
+
+    def _funnel_counts(
+        self, partition: int, moves: list[FunnelMove], outcome: BatchOutcome
+    ) -> dict[str, dict[str, dict[str, int]]]:
+        counts = self.funnel_counts(partition)
+        for move in moves:
+            stages = counts.setdefault(move.campaign_id, {}).setdefault(move.arm, {})
+            stages[move.stage] = stages.get(move.stage, 0) + 1
+            counted = (move.campaign_id, move.arm, move.stage)
+            outcome.funnel[counted] = outcome.funnel.get(counted, 0) + 1
+        return counts
 
     def _emit_changes(
         self,
@@ -450,6 +536,10 @@ class CustomerProcessor:
         for partition, values in batch.written.items():
             self._store.write(partition, values, last_changelog_offset[partition])
             batch.outcome.customers_written += len(values)
+        for partition, values in batch.written.items():
+            counts = values.get(FUNNEL_COUNTS_KEY)
+            if counts is not None and self._uncommitted_funnel.get(partition) is counts:
+                del self._uncommitted_funnel[partition]
         uncommitted = self._uncommitted
         for slot_key, state in batch.states.items():
             # A later prepared batch may have changed this customer again: keep its state.
@@ -516,6 +606,10 @@ class CustomerProcessor:
             metrics.SEGMENT_BACKFILL_CUSTOMERS.inc(outcome.backfilled)
         for (segment_id, kind), count in outcome.segment_changes.items():
             metrics.SEGMENT_CHANGES.labels(segment_id, kind.lower()).inc(count)
+        for (campaign_id, arm, stage), count in outcome.funnel.items():
+            metrics.CAMPAIGN_FUNNEL.labels(campaign_id, arm, stage).inc(count)
+        if outcome.deliveries:
+            metrics.DELIVERIES_DECIDED.inc(outcome.deliveries)
         now_ms = self._clock_ms()
         observe = metrics.PROCESSING_LATENCY.observe
         for received_at_ms in received:

@@ -364,6 +364,20 @@ def _variants(value: object, content: Mapping[str, CompiledContent]) -> tuple[Va
     return tuple(variants)
 
 
+def channel_caps_from_text(text: str, where: str = "REFRACT_CHANNEL_CAPS") -> tuple[Cap, ...]:
+    """Global caps per channel, written ``email=3/7d,sms=2/1d`` (at most 3 emails in 7 days, ...)."""
+    caps: list[Cap] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        channel, _, rule = item.partition("=")
+        maximum, _, window = rule.partition("/")
+        if channel.strip() not in CHANNELS or not maximum.strip().isdigit():
+            raise ValidationError(
+                f"{where}: {item!r} is not a cap; write CHANNEL=MAX/WINDOW, such as email=3/7d", field=where
+            )
+        caps.append(Cap(int(maximum), _duration(window.strip(), where), channel.strip()))  # type: ignore[arg-type]
+    return tuple(caps)
+
+
 def campaign_from_body(
     campaign_id: str, version: int, body: Mapping[str, Any], updated_at_ms: int = 0
 ) -> Campaign:

@@ -143,7 +143,8 @@ class _Turn:
             return
         self.set_run(campaign_id, run.with_stage(stage, self.now))
         self.funnel.append(FunnelMove(campaign_id, run.version, run.arm, stage))
-        self.decide("funnel", campaign_id, "stage", "stage", stage=stage, arm=run.arm)
+        if stage != "entered":  # the start has its own audit record
+            self.decide("funnel", campaign_id, "stage", "stage", stage=stage, arm=run.arm)
 
     # --- the event's meaning for funnels and waiting flows ----------------------------------
 
@@ -334,6 +335,7 @@ class _Turn:
             self.decide(
                 "trigger", campaign.campaign_id, "control", "control_group", trigger=trigger_key, run=run_id
             )
+            self.stage(campaign.campaign_id, "entered")
             return
         self.set_run(campaign.campaign_id, run)
         self.decide(
@@ -345,6 +347,8 @@ class _Turn:
             run=run_id,
             variant=run.variant,
         )
+        self.stage(campaign.campaign_id, "entered")
+        run = self.runs[campaign.campaign_id]
         self.go(campaign, run, campaign.first_step)
 
     # --- executing the flow ---------------------------------------------------------------------

@@ -13,10 +13,11 @@ from typing import Any
 
 from engine.events import Channel
 
-FUNNEL_STAGES = ("reached", "engaged", "lead", "converted", "dismissed")
-"""reached: a message was sent or a banner shown; engaged: opened or clicked; lead: clicked
-through or started the interactive part; converted: the campaign's conversion happened within
-its attribution window; dismissed: closed or unsubscribed."""
+FUNNEL_STAGES = ("entered", "reached", "engaged", "lead", "converted", "dismissed")
+"""entered: the run started (control group included); reached: a message was sent or a banner
+shown; engaged: opened or clicked; lead: clicked through or started the interactive part;
+converted: the campaign's conversion happened within its attribution window; dismissed: closed
+or unsubscribed."""
 
 # Sends older than this are forgotten (no cap window may be longer).
 SENDS_KEPT_MS = 90 * 86_400_000

@@ -67,7 +67,7 @@ def test_new_and_changed_segments_get_the_next_version_and_unchanged_ones_are_sk
         "segment:clickers": existing("clickers", 7, {"rule": "true"}, deleted=True),
     }
     outcomes, records = plan_versions(planned, current, 99, "ns.definitions")
-    assert [(o.segment_id, o.version, o.outcome) for o in outcomes] == [
+    assert [(o.definition_id, o.version, o.outcome) for o in outcomes] == [
         ("rich", 4, "unchanged"),
         ("rich_uy", 3, "updated"),
         ("clickers", 8, "created"),

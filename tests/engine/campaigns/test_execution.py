@@ -282,7 +282,7 @@ def test_control_group_customers_are_tracked_never_messaged_and_can_convert():
     customer.event("signed_up", cat, T0)
     customer.event("card_activated", cat, T0 + DAY_MS)
     assert customer.deliveries == []
-    assert [(m.arm, m.stage) for m in customer.funnel] == [("control", "converted")]
+    assert [(m.arm, m.stage) for m in customer.funnel] == [("control", "entered"), ("control", "converted")]
 
 
 def test_control_group_membership_is_stable_across_versions():
@@ -341,7 +341,7 @@ def test_funnel_moves_from_reached_to_engaged_lead_and_converted_within_the_wind
     customer.interaction("click", cat, T0 + 2, campaign_id="welcome")
     customer.interaction("click", cat, T0 + 3, campaign_id="welcome")
     customer.event("card_activated", cat, T0 + DAY_MS)
-    assert [m.stage for m in customer.funnel] == ["reached", "engaged", "lead", "converted"]
+    assert [m.stage for m in customer.funnel] == ["entered", "reached", "engaged", "lead", "converted"]
 
 
 def test_a_conversion_after_the_attribution_window_is_not_counted():
@@ -349,7 +349,7 @@ def test_a_conversion_after_the_attribution_window_is_not_counted():
     customer = Customer().setup(cat)
     customer.event("signed_up", cat, T0)
     customer.event("card_activated", cat, T0 + 7 * DAY_MS + 1)
-    assert [m.stage for m in customer.funnel] == ["reached"]
+    assert [m.stage for m in customer.funnel] == ["entered", "reached"]
 
 
 def test_a_replay_of_the_same_events_gives_the_same_delivery_ids():
