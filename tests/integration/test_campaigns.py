@@ -270,28 +270,15 @@ def test_a_worker_killed_while_campaigns_trigger_misses_no_delivery_and_repeats_
     catalog = CampaignCatalog.build([campaign_from_body("loan", 1, body)])
     expected = replayed_deliveries(kafka, namespace, catalog)
     assert len(expected) == len(events)
-    try:
-        found = wait_for(
-            lambda: (
-                (ids := [d.delivery_id for d in deliveries(kafka, namespace)])
-                and set(ids) >= expected
-                and ids
-            ),
-            timeout_s=300,  # the group waits out the killed member's session before rebalancing
-            message="every delivery after the restart",
-        )
-    except AssertionError:
+
+    def all_delivered() -> list[str] | None:
         ids = [d.delivery_id for d in deliveries(kafka, namespace)]
-        print(
-            "DEBUG",
-            len(ids),
-            len(set(ids)),
-            len(expected),
-            len(expected - set(ids)),
-            len(set(ids) - expected),
-        )
-        print(restarted.log_tail(60))
-        raise
+        return ids if set(ids) >= expected else None
+
+    # The group waits out the killed member's session before it rebalances: allow for it.
+    found = wait_for(
+        all_delivered, timeout_s=300, message=f"all {len(expected)} deliveries after the restart"
+    )
     assert set(found) == expected
     assert len(found) == len(set(found)), f"{len(found) - len(set(found))} delivery ids written twice"
     assert restarted.alive()
