@@ -9,7 +9,6 @@ import aiohttp
 import orjson
 import structlog
 from aiohttp import web
-from aiokafka.partitioner import murmur2
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.auth import Authenticator
@@ -25,17 +24,12 @@ from schemas.codec import encode_envelope
 from streams import metrics
 from streams.app import Worker
 from streams.customer_store import CUSTOMERS_TABLE
+from streams.partitions import partition_for
 from streams.producer import OutRecord
 
 log = structlog.get_logger(__name__)
 
 FORWARDED_HEADER = "X-Refract-Forwarded"
-
-
-def partition_for(customer: str, partitions: int) -> int:
-    """The partition of a customer id, as Kafka's (murmur2) default partitioner picks it."""
-    hashed: int = murmur2(customer.encode("utf-8"))
-    return (hashed & 0x7FFFFFFF) % partitions
 
 
 class Api:

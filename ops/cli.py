@@ -182,6 +182,31 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
+    from engine.segments.calendar import is_known_zone
+    from engine.topics import TopicNames
+    from ops.explain import explain_lines, read_decisions
+    from ops.logs import configure_logging
+    from ops.runtime import kafka_bootstrap
+
+    configure_logging()
+    if not is_known_zone(args.timezone):
+        return _fail(f"--timezone {args.timezone!r} is not an IANA time zone such as America/Montevideo")
+    settings = _settings(args)
+    bootstrap = kafka_bootstrap(settings, start_local=False)
+    topic = TopicNames(settings.namespace).audit
+    decisions = list(
+        read_decisions(bootstrap, topic, args.customer, settings.partitions, campaign_id=args.campaign)
+    )
+    if not decisions:
+        scope = f" for campaign {args.campaign!r}" if args.campaign else ""
+        print(f"No campaign decisions about customer {args.customer!r}{scope} in {topic}.", file=out)
+        return 0
+    for line in explain_lines(decisions, args.timezone):
+        print(line, file=out)
+    return 0
+
+
 def cmd_apply(args: argparse.Namespace, out: TextIO) -> int:
     from engine.topics import TopicNames
     from ops.apply import apply_file
@@ -265,6 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("file", help="YAML with segments: [{id, name, rule}] and/or campaigns: [{id, ...}]")
     apply.add_argument("--dry-run", action="store_true", help="check the file and show what would change")
     apply.set_defaults(func=cmd_apply)
+
+    explain = sub.add_parser("explain", help="a customer's campaign decisions, and why, in plain language")
+    explain.add_argument("--customer", required=True, help="the customer id")
+    explain.add_argument("--campaign", help="only this campaign's decisions")
+    explain.add_argument("--timezone", default="UTC", help="show times in this zone (default UTC)")
+    explain.set_defaults(func=cmd_explain)
 
     bench = sub.add_parser("bench", help="benchmarks (print figures and ratios)")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)

@@ -104,7 +104,8 @@ def describe(decision: Decision, timezone: str = "UTC") -> str:
     if decision.reason in ("wait", "wait_for", "quiet_hours") and "until" in details:
         extra = f" (until {details['until']})"
     if decision.reason == "wait_for" and "for" in details:
-        extra = f" {details['for']}" + extra
+        kind, _, name = details["for"].partition(":")
+        extra = (f" a {name}" if kind == "interaction" else f" the event {name}") + extra
     if decision.reason == "sent":
         channel, address, step = (details.get(k, "?") for k in ("channel", "address", "step"))
         extra = f" ({channel} to {address}, step {step})"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +178,23 @@ def test_business_event_sends_the_email_and_the_sms_two_days_later_when_nobody_c
     assert funnel["partitions"] == {"counted": 4, "total": 4}
     converted = 'refract_campaign_funnel_total{arm="default",campaign="loan",stage="converted"} 1.0'
     wait_for(lambda: converted in worker.api.get("/metrics", key=None).body, message="the funnel metric")
+
+    explained = subprocess.run(
+        [sys.executable, "-m", "ops.cli", "explain", "--customer", "ana", "--campaign", "loan"],
+        env=workers.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert explained.returncode == 0, explained.stderr
+    lines = explained.stdout.splitlines()
+    assert "[loan] started: entered the campaign" in lines[0]
+    assert any(
+        "sent: a message went to the outbox (email to a***@example.com, step email)" in line for line in lines
+    )
+    assert any("waiting: waits for a click (until 2026-11-04T15:00+00:00)" in line for line in lines)
+    assert any("what the flow waited for did not happen in time" in line for line in lines)
+    assert "sms to ***3456" in lines[-2] and "reached an exit step" in lines[-1]
 
 
 def test_two_campaigns_on_one_event_the_higher_priority_one_sends(

@@ -244,7 +244,7 @@ def test_a_request_for_a_customer_owned_by_the_other_worker_is_answered(workers:
 
     wait_for(split, timeout_s=90, message="the two workers sharing the four partitions")
     owned_by_second = set(second.api.get("/readyz", key=None).body["partitions"])
-    from api.server import partition_for
+    from streams.partitions import partition_for
 
     customer = next(f"o-{i}" for i in range(1000) if partition_for(f"o-{i}", 4) in owned_by_second)
     assert first.api.post("/v1/events", {"customer_id": customer, "name": "login"}).status == 202
