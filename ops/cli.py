@@ -235,6 +235,10 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
         from ops.bench.imports import main as bench_import
 
         return bench_import(args, out)
+    if args.bench_command == "campaigns":
+        from ops.bench.campaigns import main as bench_campaigns
+
+        return bench_campaigns(args, out)
     from ops.bench.ingest import main as bench_ingest
 
     return bench_ingest(args, out)
@@ -305,6 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     from ops.bench.imports import add_arguments as add_import_arguments
 
     add_import_arguments(bench_sub.add_parser("import", help="CSV import speed vs a bare ceiling"))
+    from ops.bench.campaigns import add_arguments as add_campaign_arguments
+
+    add_campaign_arguments(
+        bench_sub.add_parser(
+            "campaigns", help="speed with 30 campaigns vs none, and trigger-to-outbox latency"
+        )
+    )
     bench.set_defaults(func=cmd_bench)
     return parser
 
