@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.auth import Authenticator
 from api.customer_view import customer_json
 from api.errors import ApiError, error_response, errors_middleware
+from api.feedback import install_feedback
 from api.imports import install_imports
 from api.payloads import EnvelopeFactory, customer_id
 from api.segments import install_segments
@@ -180,6 +181,7 @@ def install(worker: Worker, web_driver: Any) -> Api:
     router.add_delete("/v1/customers/{customer_id}", api.delete_customer)
     install_imports(router, api.auth, worker)
     install_segments(router, api)
+    install_feedback(router, api)
 
     async def _close(_: web.Application) -> None:
         await api.close()

@@ -22,6 +22,7 @@ from engine.topics import TopicNames
 from schemas.codec import encode_envelope
 from streams import metrics
 from streams.batch_topic import batch_topic, pump
+from streams.contact_directory import ContactDirectory
 from streams.customer_store import CUSTOMERS_TABLE, CustomerStore
 from streams.definitions import DefinitionsReader
 from streams.processor import CustomerProcessor
@@ -43,6 +44,7 @@ class Worker:
     producer: Producer
     definitions: DefinitionsReader
     processor: CustomerProcessor
+    contacts: ContactDirectory
 
     def is_ready(self) -> tuple[bool, str]:
         """Ready once definitions are read, partitions are assigned and the tables are recovered."""
@@ -90,6 +92,7 @@ def build_worker(
         async def on_stop(self) -> None:
             await super().on_stop()
             definitions.stop()
+            contacts.stop()
 
     app = RefractApp(
         settings.group_id,
@@ -148,7 +151,12 @@ def build_worker(
         assigned_partitions=lambda: worker.events_partitions() if worker.is_ready()[0] else set(),
         wake=lambda: events_topic.buffer.wake(),
     )
-    worker = Worker(app, settings, bootstrap, topics, store, producer, definitions, processor)
+    contacts = ContactDirectory(bootstrap, topics.contacts)
+    worker = Worker(app, settings, bootstrap, topics, store, producer, definitions, processor, contacts)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_contacts() -> None:
+        contacts.start()
 
     @app.task  # type: ignore[untyped-decorator]
     async def customer_processor() -> None:

@@ -22,8 +22,11 @@ def compose() -> dict[str, Any]:
 def worker_env(service: dict[str, Any]) -> dict[str, str]:
     key = mint_key({"admin"}).setting
     value = f"{key.key_id}:{key.secret_sha256}:admin"
+    secret = "compose-signing-secret-0123456789"
     return {
-        name: re.sub(r"\$\{REFRACT_API_KEYS[^}]*\}", value, str(raw))
+        name: re.sub(
+            r"\$\{REFRACT_SIGNING_SECRET[^}]*\}", secret, re.sub(r"\$\{REFRACT_API_KEYS[^}]*\}", value, str(raw))
+        )
         for name, raw in service["environment"].items()
     }
 
@@ -45,6 +48,7 @@ def test_each_worker_environment_is_valid_settings_and_matches_its_ports() -> No
         assert settings.web_host == name and settings.web_bind == "0.0.0.0"
         assert service["ports"] == [f"{settings.web_port}:{settings.web_port}"]
         assert settings.api_keys, "the workers need API keys"
+        assert settings.signing_secrets, "the workers need the signing secret"
         assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
 
 
