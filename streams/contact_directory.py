@@ -89,7 +89,7 @@ class ContactDirectory:
                         else:
                             log.warning("contacts.read_error", error=str(error))
                         continue
-                    self._apply(message.key(), message.value())
+                    self.apply_record(message.key(), message.value())
                 if not self.loaded.is_set() and at_end >= partitions:
                     self.loaded.set()
                     log.info("contacts.loaded", addresses=len(self._customers))
@@ -110,7 +110,8 @@ class ContactDirectory:
             time.sleep(0.5)
         return set()
 
-    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+    def apply_record(self, key: bytes | None, value: bytes | None) -> None:
+        """Take one record of the topic in (a None value is a tombstone)."""
         if key is None:
             return
         address = key.decode("utf-8", "replace")
