@@ -23,12 +23,11 @@ def worker_env(service: dict[str, Any]) -> dict[str, str]:
     key = mint_key({"admin"}).setting
     value = f"{key.key_id}:{key.secret_sha256}:admin"
     secret = "compose-signing-secret-0123456789"
-    return {
-        name: re.sub(
-            r"\$\{REFRACT_SIGNING_SECRET[^}]*\}", secret, re.sub(r"\$\{REFRACT_API_KEYS[^}]*\}", value, str(raw))
-        )
-        for name, raw in service["environment"].items()
-    }
+    env = {}
+    for name, raw in service["environment"].items():
+        text = re.sub(r"\$\{REFRACT_API_KEYS[^}]*\}", value, str(raw))
+        env[name] = re.sub(r"\$\{REFRACT_SIGNING_SECRET[^}]*\}", secret, text)
+    return env
 
 
 def test_compose_has_kafka_two_workers_and_prometheus() -> None:
