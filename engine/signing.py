@@ -117,7 +117,7 @@ class Signer:
 
 
 def _tag(secret: bytes, signed: str) -> bytes:
-    return hmac.new(secret, signed.encode("utf-8"), hashlib.sha256).digest()[:TAG_BYTES]
+    return hmac.digest(secret, signed.encode("utf-8"), "sha256")[:TAG_BYTES]
 
 
 def parse_secrets(raw: str) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ _TAG_NAME = re.compile(r"([a-zA-Z][^\t\n\r\f />\x00]*)(?:\s|/(?!>))*")
 _ATTRIBUTE = re.compile(
     r"((?<=[\'\"\s/])[^\s/>][^\s/=>]*)(\s*=+\s*(\'[^\']*\'|\"[^\"]*\"|(?![\'\"])[^>\s]*))?(?:\s|/(?!>))*"
 )
+_NEWLINE = re.compile("\n")  # the parser counts lines by "\n" only
 _TEXT_URL = re.compile(r"\bhttps?://[^\s<>\"]+", re.IGNORECASE)
 _TRAILING = ".,;:!?'"
 
@@ -99,7 +100,7 @@ class TrackingLinks:
         finder.feed(document)
         finder.close()
         line_starts = [0]
-        line_starts.extend(i + 1 for i, c in enumerate(document) if c == "\n")
+        line_starts.extend(match.end() for match in _NEWLINE.finditer(document))
         pieces: list[str] = []
         done = 0
         for (line, column), tag_text in finder.link_tags:
