@@ -53,8 +53,7 @@ def known_variables() -> frozenset[str]:
     names = {f"REFRACT_{name.upper()}" for name in _SCALARS}
     names |= {f"REFRACT_ROCKSDB_{name.upper()}" for name in _ROCKSDB}
     return frozenset(
-        names
-        | {"REFRACT_API_KEYS", "REFRACT_KAFKA_PORT", "REFRACT_SETTINGS_FILE", "REFRACT_SIGNING_SECRET"}
+        names | {"REFRACT_API_KEYS", "REFRACT_KAFKA_PORT", "REFRACT_SETTINGS_FILE", "REFRACT_SIGNING_SECRET"}
     )
 
 
