@@ -15,6 +15,7 @@ from api.auth import Authenticator
 from api.campaigns import install_campaigns
 from api.customer_view import customer_json
 from api.errors import ApiError, error_response, errors_middleware
+from api.feedback import install_feedback
 from api.imports import install_imports
 from api.payloads import EnvelopeFactory, customer_id
 from api.segments import install_segments
@@ -171,6 +172,7 @@ def install(worker: Worker, web_driver: Any) -> Api:
     install_imports(router, api.auth, worker)
     install_segments(router, api)
     install_campaigns(router, api)
+    install_feedback(router, api)
 
     async def _close(_: web.Application) -> None:
         await api.close()

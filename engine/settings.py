@@ -8,6 +8,7 @@ from pathlib import Path
 from engine.campaigns.model import Cap
 from engine.errors import ConfigurationError
 from engine.segments.calendar import is_known_zone
+from engine.signing import MIN_SECRET_LENGTH
 
 SCOPES = (
     "events:write",
@@ -67,6 +68,12 @@ class Settings:
     # For tests and demos only: read "now" (epoch ms) from this file instead of the system clock,
     # so that waits and windows can be fast-forwarded. Unset in production.
     clock_file: Path | None = None
+    # Tracking links, unsubscribe links and callback URLs are signed with the first secret and
+    # verified with any (rotation). Empty: `refract up` makes a development one (ops.runtime).
+    signing_secrets: tuple[str, ...] = field(default=(), repr=False)
+    public_url: str | None = None  # the base URL of links in messages; default: web_url
+    mailgun_webhook_key: str | None = field(default=None, repr=False)
+    twilio_auth_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.namespace or not all(c.isalnum() or c in "-_." for c in self.namespace):
@@ -87,6 +94,15 @@ class Settings:
                 f"default_timezone {self.default_timezone!r} is not an IANA time zone such as"
                 " America/Montevideo (set REFRACT_DEFAULT_TIMEZONE)"
             )
+        if any(len(secret) < MIN_SECRET_LENGTH for secret in self.signing_secrets):
+            raise ConfigurationError(
+                f"every signing secret must be at least {MIN_SECRET_LENGTH} characters"
+                " (set REFRACT_SIGNING_SECRET to long random values, comma-separated)"
+            )
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"public_url {self.public_url!r} must start with http:// or https:// (set REFRACT_PUBLIC_URL)"
+            )
         for key in self.api_keys:
             unknown = key.scopes - set(SCOPES)
             if unknown:
@@ -102,3 +118,8 @@ class Settings:
     @property
     def web_url(self) -> str:
         return f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def links_url(self) -> str:
+        """Where links in messages point (tracking, unsubscribe, provider callbacks)."""
+        return (self.public_url or self.web_url).rstrip("/")

@@ -33,9 +33,14 @@ class TopicNames:
     def dead_letters(self) -> str:
         return f"{self.namespace}.dead-letters"
 
+    @property
+    def contacts(self) -> str:
+        """Compacted: ``phone:<E.164>`` / ``email:<address>`` -> customer id (engine.contact_index)."""
+        return f"{self.namespace}.contacts"
+
     def customer_keyed(self) -> tuple[str, ...]:
         """Topics keyed by customer id: they must have equal partition counts."""
         return (self.events, self.deliveries, self.segment_changes, self.audit)
 
     def all(self) -> tuple[str, ...]:
-        return (*self.customer_keyed(), self.definitions, self.dead_letters)
+        return (*self.customer_keyed(), self.definitions, self.dead_letters, self.contacts)

@@ -30,9 +30,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_up(args: argparse.Namespace, out: TextIO) -> int:
-    from ops.runtime import dev_api_key, local_kafka, run_worker
+    from ops.runtime import dev_api_key, dev_signing_secret, local_kafka, run_worker
 
     settings, dev_secret = dev_api_key(_settings(args))
+    settings = dev_signing_secret(settings, create=True)
     kafka = None
     if settings.kafka_bootstrap:
         bootstrap = settings.kafka_bootstrap
@@ -83,9 +84,10 @@ Ctrl-C stops the worker{", then the Kafka broker it started" if kafka else ""}."
 
 
 def cmd_worker(args: argparse.Namespace, out: TextIO) -> int:
-    from ops.runtime import dev_api_key, kafka_bootstrap, run_worker
+    from ops.runtime import dev_api_key, dev_signing_secret, kafka_bootstrap, run_worker
 
     settings, _ = dev_api_key(_settings(args))
+    settings = dev_signing_secret(settings, create=False)
     bootstrap = kafka_bootstrap(settings, start_local=False)
     run_worker(settings, bootstrap)
     return 0

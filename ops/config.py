@@ -13,6 +13,7 @@ import yaml
 from engine.campaigns.definition import channel_caps_from_text
 from engine.errors import ConfigurationError
 from engine.settings import ApiKeySetting, RocksDBSettings, Settings
+from engine.signing import parse_secrets
 
 DEFAULT_SETTINGS_FILE = "refract.yaml"
 
@@ -36,6 +37,9 @@ _SCALARS: dict[str, Callable[[str], Any]] = {
     "channel_caps": channel_caps_from_text,
     "default_timezone": str,
     "clock_file": Path,
+    "public_url": str,
+    "mailgun_webhook_key": str,
+    "twilio_auth_token": str,
 }
 _ROCKSDB = {f.name: _INT for f in fields(RocksDBSettings)}
 
@@ -52,7 +56,9 @@ def known_variables() -> frozenset[str]:
     """Every REFRACT_* environment variable load_settings reads."""
     names = {f"REFRACT_{name.upper()}" for name in _SCALARS}
     names |= {f"REFRACT_ROCKSDB_{name.upper()}" for name in _ROCKSDB}
-    return frozenset(names | {"REFRACT_API_KEYS", "REFRACT_KAFKA_PORT", "REFRACT_SETTINGS_FILE"})
+    return frozenset(
+        names | {"REFRACT_API_KEYS", "REFRACT_KAFKA_PORT", "REFRACT_SETTINGS_FILE", "REFRACT_SIGNING_SECRET"}
+    )
 
 
 def parse_api_keys(raw: str, where: str) -> tuple[ApiKeySetting, ...]:
@@ -106,11 +112,21 @@ def load_settings(
             rocksdb[name] = _convert(name, env[variable], convert, variable)
     if env.get("REFRACT_API_KEYS"):
         values["api_keys"] = parse_api_keys(env["REFRACT_API_KEYS"], "REFRACT_API_KEYS")
+    if env.get("REFRACT_SIGNING_SECRET"):
+        values["signing_secrets"] = parse_secrets(env["REFRACT_SIGNING_SECRET"])
 
     values.update({k: v for k, v in overrides.items() if v is not None})
     if rocksdb:
         values["rocksdb"] = replace(RocksDBSettings(), **rocksdb)
     return Settings(**values)
+
+
+def _secrets_from_file(raw: Any, where: str) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        return parse_secrets(raw)
+    if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        return tuple(raw)
+    raise ConfigurationError(f"{where}: expected a list of secrets, the signing one first")
 
 
 def _from_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -130,12 +146,14 @@ def _from_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             values[name] = _convert(name, raw, _SCALARS[name], where)
         elif name == "api_keys":
             values["api_keys"] = _keys_from_file(raw, where)
+        elif name == "signing_secrets":
+            values["signing_secrets"] = _secrets_from_file(raw, where)
         elif name == "rocksdb" and isinstance(raw, dict):
             for key, value in raw.items():
                 if key not in _ROCKSDB:
                     raise ConfigurationError(f"{where}.{key}: unknown RocksDB setting")
                 rocksdb[key] = _convert(key, value, _ROCKSDB[key], f"{where}.{key}")
         else:
-            known = ", ".join([*_SCALARS, "api_keys", "rocksdb"])
+            known = ", ".join([*_SCALARS, "api_keys", "signing_secrets", "rocksdb"])
             raise ConfigurationError(f"{where}: unknown setting; known settings are {known}")
     return values, rocksdb

@@ -12,6 +12,7 @@ from typing import Any
 
 from api.auth import hash_key, mint_key
 from api.server import install
+from engine.errors import ConfigurationError
 from engine.settings import ApiKeySetting, Settings
 from ops.kafka import LocalKafka
 from ops.logs import configure_logging
@@ -19,6 +20,7 @@ from streams.app import Worker, build_worker
 from streams.topic_admin import ensure_topics
 
 DEV_KEY_FILE = "dev-api-key"
+DEV_SIGNING_SECRET_FILE = "dev-signing-secret"
 
 
 def local_kafka(settings: Settings) -> LocalKafka:
@@ -50,6 +52,34 @@ def dev_api_key(settings: Settings) -> tuple[Settings, str | None]:
             handle.write(new.secret + "\n")
         secret, key = new.secret, new.setting
     return replace(settings, api_keys=(key,)), secret
+
+
+def dev_signing_secret(settings: Settings, *, create: bool) -> Settings:
+    """With no signing secret configured, use the development one kept in the data folder.
+
+    ``refract up`` (``create``) makes it once; ``refract worker`` only reuses one that ``up``
+    made, so a production start without REFRACT_SIGNING_SECRET stops with what to set rather
+    than signing links with a secret no other worker knows.
+    """
+    if settings.signing_secrets:
+        return settings
+    path = settings.data_dir / DEV_SIGNING_SECRET_FILE
+    if path.is_file():
+        secret = path.read_text(encoding="utf-8").strip()
+    elif create:
+        secret = secrets.token_urlsafe(32)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secret + "\n")
+    else:
+        raise ConfigurationError(
+            "REFRACT_SIGNING_SECRET is not set: tracking, unsubscribe and callback links are signed"
+            " with it. Set it to a long random value, the same on every worker (make one with"
+            " python -c 'import secrets; print(secrets.token_urlsafe(32))'); to rotate, put the"
+            " new secret first: REFRACT_SIGNING_SECRET=new,old"
+        )
+    return replace(settings, signing_secrets=(secret,))
 
 
 def run_worker(

@@ -22,6 +22,7 @@ from schemas.codec import encode_envelope
 from streams import metrics
 from streams.batch_topic import batch_topic, pump
 from streams.clock import Clock, clock_for
+from streams.contact_directory import ContactDirectory
 from streams.customer_store import CUSTOMERS_TABLE, CustomerStore
 from streams.definitions import DefinitionsReader
 from streams.processor import CustomerProcessor
@@ -43,6 +44,7 @@ class Worker:
     producer: Producer
     definitions: DefinitionsReader
     processor: CustomerProcessor
+    contacts: ContactDirectory
     clock_ms: Clock
 
     def is_ready(self) -> tuple[bool, str]:
@@ -91,6 +93,7 @@ def build_worker(
         async def on_stop(self) -> None:
             await super().on_stop()
             definitions.stop()
+            contacts.stop()
 
     app = RefractApp(
         settings.group_id,
@@ -155,7 +158,14 @@ def build_worker(
         default_timezone=settings.default_timezone,
         clock_ms=clock_ms,
     )
-    worker = Worker(app, settings, bootstrap, topics, store, producer, definitions, processor, clock_ms)
+    contacts = ContactDirectory(bootstrap, topics.contacts)
+    worker = Worker(
+        app, settings, bootstrap, topics, store, producer, definitions, processor, contacts, clock_ms
+    )
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_contacts() -> None:
+        contacts.start()
 
     @app.task  # type: ignore[untyped-decorator]
     async def customer_processor() -> None:

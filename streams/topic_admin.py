@@ -22,6 +22,7 @@ def topic_configs(names: TopicNames) -> dict[str, dict[str, str]]:
         names.segment_changes: {**deleted, "retention.ms": str(4 * WEEK_MS)},
         names.audit: {**deleted, "retention.ms": str(52 * WEEK_MS)},
         names.dead_letters: {**deleted, "retention.ms": str(8 * WEEK_MS)},
+        names.contacts: {"cleanup.policy": "compact"},
     }
 
 

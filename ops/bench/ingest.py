@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -178,6 +179,7 @@ def _refract(
         REFRACT_LOG_LEVEL="info",
         REFRACT_STANDBY_REPLICAS=str(args.standby_replicas),
         REFRACT_API_KEYS=f"{key.setting.key_id}:{key.setting.secret_sha256}:admin",
+        REFRACT_SIGNING_SECRET=secrets.token_urlsafe(32),
     )
     ports = [_free_port() for _ in range(workers)]
     processes = [

@@ -22,8 +22,9 @@ def test_defaults_need_no_configuration(tmp_path: Path, monkeypatch: pytest.Monk
 def test_environment_overrides_the_settings_file(tmp_path: Path) -> None:
     path = tmp_path / "refract.yaml"
     path.write_text("namespace: bank\npartitions: 8\nrocksdb:\n  block_cache_bytes: 1048576\n")
-    settings = load_settings(env={"REFRACT_PARTITIONS": "12", "REFRACT_KAFKA_BOOTSTRAP": "k:9092"},
-                             settings_file=path)
+    settings = load_settings(
+        env={"REFRACT_PARTITIONS": "12", "REFRACT_KAFKA_BOOTSTRAP": "k:9092"}, settings_file=path
+    )
     assert (settings.namespace, settings.partitions, settings.kafka_bootstrap) == ("bank", 12, "k:9092")
     assert settings.rocksdb.block_cache_bytes == 1048576
 
@@ -54,3 +55,35 @@ def test_api_keys_are_read_with_their_scopes_and_unknown_scopes_refused() -> Non
 def test_an_invalid_namespace_says_what_is_allowed() -> None:
     with pytest.raises(ConfigurationError, match="letters, digits"):
         load_settings(env={"REFRACT_NAMESPACE": "bad name"})
+
+
+def test_signing_secrets_are_read_comma_separated_and_hidden_from_repr(tmp_path: Path) -> None:
+    settings = load_settings(
+        env={
+            "REFRACT_SIGNING_SECRET": "new-secret-0123456789abcdef, old-secret-0123456789abcdef",
+            "REFRACT_MAILGUN_WEBHOOK_KEY": "key-mailgun-secret",
+            "REFRACT_TWILIO_AUTH_TOKEN": "twilio-secret",
+        }
+    )
+    assert settings.signing_secrets == ("new-secret-0123456789abcdef", "old-secret-0123456789abcdef")
+    assert (settings.mailgun_webhook_key, settings.twilio_auth_token) == (
+        "key-mailgun-secret",
+        "twilio-secret",
+    )
+    assert not any(secret in repr(settings) for secret in ("new-secret", "key-mailgun", "twilio-secret"))
+    path = tmp_path / "refract.yaml"
+    path.write_text("signing_secrets: [file-secret-0123456789abcdef]\n")
+    assert load_settings(env={}, settings_file=path).signing_secrets == ("file-secret-0123456789abcdef",)
+
+
+def test_a_short_signing_secret_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="REFRACT_SIGNING_SECRET"):
+        load_settings(env={"REFRACT_SIGNING_SECRET": "short"})
+
+
+def test_links_point_at_the_public_url_or_else_the_worker() -> None:
+    assert load_settings(env={"REFRACT_WEB_PORT": "8090"}).links_url == "http://127.0.0.1:8090"
+    public = load_settings(env={"REFRACT_PUBLIC_URL": "https://go.bank.example/refract/"})
+    assert public.links_url == "https://go.bank.example/refract"
+    with pytest.raises(ConfigurationError, match="REFRACT_PUBLIC_URL"):
+        load_settings(env={"REFRACT_PUBLIC_URL": "go.bank.example"})

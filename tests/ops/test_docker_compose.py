@@ -22,10 +22,12 @@ def compose() -> dict[str, Any]:
 def worker_env(service: dict[str, Any]) -> dict[str, str]:
     key = mint_key({"admin"}).setting
     value = f"{key.key_id}:{key.secret_sha256}:admin"
-    return {
-        name: re.sub(r"\$\{REFRACT_API_KEYS[^}]*\}", value, str(raw))
-        for name, raw in service["environment"].items()
-    }
+    secret = "compose-signing-secret-0123456789"
+    env = {}
+    for name, raw in service["environment"].items():
+        text = re.sub(r"\$\{REFRACT_API_KEYS[^}]*\}", value, str(raw))
+        env[name] = re.sub(r"\$\{REFRACT_SIGNING_SECRET[^}]*\}", secret, text)
+    return env
 
 
 def test_compose_has_kafka_two_workers_and_prometheus() -> None:
@@ -45,6 +47,7 @@ def test_each_worker_environment_is_valid_settings_and_matches_its_ports() -> No
         assert settings.web_host == name and settings.web_bind == "0.0.0.0"
         assert service["ports"] == [f"{settings.web_port}:{settings.web_port}"]
         assert settings.api_keys, "the workers need API keys"
+        assert settings.signing_secrets, "the workers need the signing secret"
         assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
 
 

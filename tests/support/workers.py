@@ -20,6 +20,7 @@ from tests.support.waiting import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = mint_key({"admin"}, key_id="testadmin")
 READER = mint_key({"customers:read"}, key_id="testreader")
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 
 
 @dataclass(slots=True)
@@ -148,6 +149,7 @@ class WorkerFactory:
             REFRACT_KAFKA_BOOTSTRAP=self.bootstrap,
             REFRACT_DATA_DIR=str(self.tmp / "data"),
             REFRACT_API_KEYS=keys,
+            REFRACT_SIGNING_SECRET=SIGNING_SECRET,
             REFRACT_PARTITIONS="4",
             PYTHONUNBUFFERED="1",
         )
