@@ -89,3 +89,9 @@ SEGMENT_TICKS = Counter(
     "Ticks appended for customers whose segments may change by time alone.",
     registry=REGISTRY,
 )
+RATE_LIMITED = Counter(
+    "refract_http_rate_limited",
+    "Requests refused with 429 because their API key spent its rate limit, by key id.",
+    ["key_id"],
+    registry=REGISTRY,
+)
