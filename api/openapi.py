@@ -33,6 +33,7 @@ SECURITY_SCHEMES = ("bearerKey", "headerKey")
 # Answers every operation that needs a key may give, added unless the operation says otherwise.
 _AUTH_RESPONSES = {"401": "Unauthorized", "403": "Forbidden", "429": "RateLimited"}
 _FRAGMENT_SECTIONS = {"tags", "paths", "components"}
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when there: 10 times faster
 
 
 @dataclass(slots=True, frozen=True)
@@ -56,7 +57,7 @@ def operations(document: Mapping[str, Any]) -> Iterator[Operation]:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(loaded, dict):

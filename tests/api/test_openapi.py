@@ -6,14 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import jsonschema_rs
 import pytest
 import schemathesis
 import yaml
-from aiohttp import web
 
 from api.openapi import SPEC_FOLDER, load_document, operations
 from api.reference_page import render_reference
@@ -32,16 +30,18 @@ def shape(path: str) -> str:
 
 @pytest.fixture(scope="module")
 def app_routes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[tuple[str, str]]]:
-    """(METHOD, path shape) of every route a worker's HTTP app has (no broker needed to list them)."""
+    """(METHOD, path shape) of every route of a worker's web server: faust's and Refract's.
+
+    The web server is set up as a running worker does it, without starting it (no broker needed).
+    """
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"))
-    worker = build_worker(settings, "127.0.0.1:1")
-    app = web.Application()
-    install(worker, SimpleNamespace(web_app=app))
+    worker = build_worker(settings, "127.0.0.1:1", on_web_init=install)
+    web: Any = worker.app.web
+    web.init_server()
     routes = set()
-    for route in app.router.routes():
+    for route in web.web_app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}
-        path = str(info.get("path") or info.get("formatter"))
-        routes.add((route.method, shape(path)))
+        routes.add((route.method, shape(str(info.get("path") or info.get("formatter")))))
     worker.producer.close(timeout_s=0)
     yield routes
 
