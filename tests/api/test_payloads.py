@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -94,7 +95,7 @@ def test_a_customer_upsert_becomes_one_event_per_concern() -> None:
         ),
     ],
 )
-def test_invalid_customer_fields_are_named(body: dict, field: str) -> None:
+def test_invalid_customer_fields_are_named(body: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as error:
         make_factory().customers(body)
     assert error.value.field == field

@@ -98,7 +98,7 @@ def concrete(path: str) -> str:
 
 
 def call(worker: WorkerProcess, method: str, path: str, key: str | None) -> tuple[int, Any]:
-    body = {} if method in ("post", "put") else None
+    body: dict[str, Any] | None = {} if method in ("post", "put") else None
     answer = worker.api.request(method.upper(), concrete(path), body, key=key)
     return answer.status, answer.body
 
