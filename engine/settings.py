@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,8 +61,8 @@ class ApiKeySetting:
             raise ConfigurationError(f"{where}: origins are for public keys only (add public: true)")
         for origin in self.origins:
             check_origin(origin, where)
-        if self.rate_per_s is not None and self.rate_per_s < 0:
-            raise ConfigurationError(f"{where}: rate_per_s must not be negative")
+        if self.rate_per_s is not None and not 0 <= self.rate_per_s < math.inf:
+            raise ConfigurationError(f"{where}: rate_per_s must be a number >= 0 (0: unlimited)")
         if self.burst is not None and self.burst < 1:
             raise ConfigurationError(f"{where}: burst must be at least 1")
 
@@ -119,9 +120,9 @@ class Settings:
             raise ConfigurationError("batch_max_events must be positive and batch_within_s not negative")
         for origin in self.cors_origins:
             check_origin(origin, "cors_origins")
-        if self.rate_limit_per_s < 0 or self.rate_limit_burst < 1:
+        if not 0 <= self.rate_limit_per_s < math.inf or self.rate_limit_burst < 1:
             raise ConfigurationError(
-                "rate_limit_per_s must not be negative and rate_limit_burst must be >= 1"
+                "rate_limit_per_s must be a number >= 0 (0: unlimited) and rate_limit_burst at least 1"
             )
         for key in self.api_keys:
             unknown = key.scopes - set(SCOPES)

@@ -78,3 +78,14 @@ def test_a_key_of_its_own_limit_overrides_the_default() -> None:
         auth.require(request_with(slow.secret), "events:write")
     for _ in range(50):
         auth.require(request_with(fast.secret), "events:write")
+
+
+@pytest.mark.parametrize("rate", [-1.0, float("nan"), float("inf")])
+def test_a_rate_limit_that_is_not_a_finite_number_of_requests_is_a_configuration_error(rate: float) -> None:
+    from engine.errors import ConfigurationError
+    from engine.settings import Settings
+
+    with pytest.raises(ConfigurationError, match="rate_limit_per_s must be a number"):
+        Settings(rate_limit_per_s=rate)
+    with pytest.raises(ConfigurationError, match="rate_per_s must be a number"):
+        mint_key({"admin"}, rate_per_s=rate)
