@@ -18,11 +18,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class ApiError(RefractError):
     """An error answered with a given HTTP status."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.field = field
+        self.headers = headers
 
 
 def error_response(
@@ -58,7 +66,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.field)
+        return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
     except ValidationError as exc:
         return error_response(400, exc.code, exc.message, exc.field)
     except InfrastructureError as exc:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import orjson
 import structlog
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from api.auth import Authenticator
 from api.errors import ApiError
@@ -164,6 +165,14 @@ class ImportsApi:
 
     async def _receive(self, request: web.Request, upload: Path) -> None:
         """Stream the CSV (raw body, or the first file part of a multipart body) to ``upload``."""
+        try:
+            await self._stream(request, upload)
+        except (ValueError, HttpProcessingError) as exc:  # aiohttp's answers to a malformed multipart body
+            raise ApiError(
+                400, "invalid_input", f"the multipart body cannot be read: {exc}", "file"
+            ) from None
+
+    async def _stream(self, request: web.Request, upload: Path) -> None:
         if request.content_type.startswith("multipart/"):
             reader = await request.multipart()
             part = await reader.next()

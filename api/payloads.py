@@ -91,7 +91,10 @@ def _timestamp(value: Any, field: str) -> dt.datetime:
             raise _fail(field, f"{value!r} is not an ISO 8601 date-time") from None
         if parsed.tzinfo is None:
             raise _fail(field, f"{value!r} has no time zone (add 'Z' or an offset)")
-        return parsed.astimezone(dt.UTC)
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise _fail(field, f"{value!r} is out of the range of dates") from None
     raise _fail(field, f"expected an ISO 8601 date-time string, got {_kind(value)}")
 
 
@@ -317,7 +320,10 @@ def _contacts(raw: Any, at: str) -> ContactUpdate:
     ):
         raise _fail(f"{at}.phone", f"{phone!r} is not a phone number in E.164 form (+598...)")
     tokens: list[PushToken] = []
-    for j, token in enumerate(item.get("push_tokens", []) or []):
+    given = item.get("push_tokens") or []
+    if not isinstance(given, list):
+        raise _fail(f"{at}.push_tokens", f"expected a list, got {_kind(given)}")
+    for j, token in enumerate(given):
         token_item = _object(token, f"{at}.push_tokens[{j}]")
         platform = token_item.get("platform")
         if platform not in PUSH_PLATFORMS:

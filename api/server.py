@@ -13,10 +13,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.auth import Authenticator
 from api.campaigns import install_campaigns
+from api.cors import CorsPolicy, allowed_origins
 from api.customer_view import customer_json
 from api.errors import ApiError, error_response, errors_middleware
 from api.feedback import install_feedback
 from api.imports import install_imports
+from api.openapi import install_openapi
 from api.payloads import EnvelopeFactory, customer_id
 from api.segments import install_segments
 from engine.events import CustomerErased, Envelope
@@ -36,7 +38,13 @@ FORWARDED_HEADER = "X-Refract-Forwarded"
 class Api:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self.auth = Authenticator(worker.settings.api_keys)
+        settings = worker.settings
+        self.auth = Authenticator(
+            settings.api_keys,
+            rate_per_s=settings.rate_limit_per_s,
+            burst=settings.rate_limit_burst,
+            cors_origins=settings.cors_origins,
+        )
         self.envelopes = EnvelopeFactory("api", worker.clock_ms)
         self._http: aiohttp.ClientSession | None = None
 
@@ -160,6 +168,8 @@ def install(worker: Worker, web_driver: Any) -> Api:
     app: web.Application = web_driver.web_app
     api = Api(worker)
     app.middlewares.append(_metrics_middleware)
+    # Outside the errors middleware, so that error answers carry CORS headers too.
+    app.middlewares.append(CorsPolicy(allowed_origins(worker.settings)).middleware)
     app.middlewares.append(errors_middleware)
     router = app.router
     router.add_get("/healthz", api.healthz)
@@ -173,6 +183,7 @@ def install(worker: Worker, web_driver: Any) -> Api:
     install_segments(router, api)
     install_campaigns(router, api)
     install_feedback(router, api)
+    install_openapi(router)
 
     async def _close(_: web.Application) -> None:
         await api.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,15 +21,53 @@ SCOPES = (
     "interactions:write",
     "admin",
 )
+# The only scopes a public key (the JavaScript SDK's, visible in web pages) may hold.
+PUBLIC_SCOPES = frozenset({"decisions:read", "interactions:write"})
+_ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def check_origin(origin: str, where: str) -> str:
+    """A browser origin as the Origin header sends it: scheme and host, no path, lowercase."""
+    if not _ORIGIN.fullmatch(origin):
+        raise ConfigurationError(
+            f"{where}: {origin!r} is not an origin; write it as the browser sends it,"
+            " e.g. https://shop.example or http://localhost:3000 (no path, no trailing '/')"
+        )
+    return origin
 
 
 @dataclass(slots=True, frozen=True)
 class ApiKeySetting:
-    """An API key as configured: its public id, the SHA-256 of its secret, and its scopes."""
+    """An API key as configured: its public id, the SHA-256 of its secret, and its scopes.
+
+    A ``public`` key is meant to be seen (the JavaScript SDK's): it holds only ``PUBLIC_SCOPES``
+    and may be used from the browser ``origins`` listed. ``rate_per_s`` and ``burst`` override
+    the default rate limit for this key (None: the default; 0 requests/second: unlimited).
+    """
 
     key_id: str
     secret_sha256: str
     scopes: frozenset[str]
+    public: bool = False
+    origins: tuple[str, ...] = ()
+    rate_per_s: float | None = None
+    burst: int | None = None
+
+    def __post_init__(self) -> None:
+        where = f"API key {self.key_id!r}"
+        if self.public and not self.scopes <= PUBLIC_SCOPES:
+            raise ConfigurationError(
+                f"{where} is public (seen by browsers) so it may only hold the scopes"
+                f" {', '.join(sorted(PUBLIC_SCOPES))}; it has {', '.join(sorted(self.scopes))}"
+            )
+        if self.origins and not self.public:
+            raise ConfigurationError(f"{where}: origins are for public keys only (add public: true)")
+        for origin in self.origins:
+            check_origin(origin, where)
+        if self.rate_per_s is not None and not 0 <= self.rate_per_s < math.inf:
+            raise ConfigurationError(f"{where}: rate_per_s must be a number >= 0 (0: unlimited)")
+        if self.burst is not None and self.burst < 1:
+            raise ConfigurationError(f"{where}: burst must be at least 1")
 
 
 @dataclass(slots=True, frozen=True)
@@ -60,6 +100,11 @@ class Settings:
     batch_within_s: float = 0.0
     standby_replicas: int = 1
     log_level: str = "info"
+    # Browser origins allowed to call the public endpoints (api.cors), besides public keys' own.
+    cors_origins: tuple[str, ...] = ()
+    # Requests per second and burst allowed per API key, per worker process (0: unlimited).
+    rate_limit_per_s: float = 1000.0
+    rate_limit_burst: int = 2000
     rocksdb: RocksDBSettings = field(default_factory=RocksDBSettings)
     # Global frequency caps per channel, across campaigns (at most N messages in a window).
     channel_caps: tuple[Cap, ...] = ()
@@ -102,6 +147,12 @@ class Settings:
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigurationError(
                 f"public_url {self.public_url!r} must start with http:// or https:// (set REFRACT_PUBLIC_URL)"
+            )
+        for origin in self.cors_origins:
+            check_origin(origin, "cors_origins")
+        if not 0 <= self.rate_limit_per_s < math.inf or self.rate_limit_burst < 1:
+            raise ConfigurationError(
+                "rate_limit_per_s must be a number >= 0 (0: unlimited) and rate_limit_burst at least 1"
             )
         for key in self.api_keys:
             unknown = key.scopes - set(SCOPES)

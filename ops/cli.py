@@ -121,19 +121,50 @@ def cmd_topics(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_keys(args: argparse.Namespace, out: TextIO) -> int:
     from api.auth import mint_key
+    from engine.settings import PUBLIC_SCOPES
 
-    unknown = set(args.scope) - set(SCOPES)
+    scopes = args.scope or (sorted(PUBLIC_SCOPES) if args.public else [])
+    if not scopes:
+        return _fail(f"give at least one --scope (one of {', '.join(SCOPES)})")
+    unknown = set(scopes) - set(SCOPES)
     if unknown:
         return _fail(f"unknown scope {sorted(unknown)[0]!r}; scopes are {', '.join(SCOPES)}")
-    new = mint_key(args.scope, key_id=args.id)
+    new = mint_key(
+        scopes,
+        key_id=args.id,
+        public=args.public,
+        origins=args.origin or (),
+        rate_per_s=args.rate_per_s,
+        burst=args.burst,
+    )
     key = new.setting
-    print(f"API key (shown once, keep it secret): {new.secret}", file=out)
+    kind = "public key (for the SDK: it is seen in web pages)" if key.public else "API key"
+    shown = "" if key.public else ", keep it secret"
+    print(f"{kind} (shown once{shown}): {new.secret}", file=out)
+    options = [("public", "")] if key.public else []
+    options += [("origin", origin) for origin in key.origins]
+    options += [("rate_per_s", f"{key.rate_per_s:g}")] if key.rate_per_s is not None else []
+    options += [("burst", str(key.burst))] if key.burst is not None else []
+    query = "&".join(f"{name}={value}" if value else name for name, value in options)
     print("Configure it with the hash only, either as an environment variable:", file=out)
-    print(f"  REFRACT_API_KEYS='{key.key_id}:{key.secret_sha256}:{','.join(sorted(key.scopes))}'", file=out)
+    print(
+        f"  REFRACT_API_KEYS='{key.key_id}:{key.secret_sha256}:{','.join(sorted(key.scopes))}"
+        f"{'?' + query if query else ''}'",
+        file=out,
+    )
     print("or in refract.yaml:", file=out)
+    extra = ""
+    if key.public:
+        extra += ", public: true"
+    if key.origins:
+        extra += f", origins: [{', '.join(key.origins)}]"
+    if key.rate_per_s is not None:
+        extra += f", rate_per_s: {key.rate_per_s:g}"
+    if key.burst is not None:
+        extra += f", burst: {key.burst}"
     print(
         f"  api_keys:\n    - {{id: {key.key_id}, sha256: {key.secret_sha256},"
-        f" scopes: [{', '.join(sorted(key.scopes))}]}}",
+        f" scopes: [{', '.join(sorted(key.scopes))}]{extra}}}",
         file=out,
     )
     return 0
@@ -271,8 +302,18 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="mint a key and print how to configure it")
-    create.add_argument("--scope", action="append", required=True, help=f"one of {', '.join(SCOPES)}")
+    create.add_argument("--scope", action="append", help=f"one of {', '.join(SCOPES)}")
     create.add_argument("--id", help="the key's public id (default: random)")
+    create.add_argument(
+        "--public",
+        action="store_true",
+        help="a key for the JavaScript SDK: only decisions:read and interactions:write (the default)",
+    )
+    create.add_argument(
+        "--origin", action="append", help="a browser origin a public key may be used from (repeatable)"
+    )
+    create.add_argument("--rate-per-s", type=float, help="this key's rate limit (default: rate_limit_per_s)")
+    create.add_argument("--burst", type=int, help="this key's burst (default: rate_limit_burst)")
     create.set_defaults(func=cmd_keys)
 
     imports = sub.add_parser("import", help="import a CSV file with a sync (see docs/imports.md)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 from pathlib import Path
@@ -40,6 +41,8 @@ _SCALARS: dict[str, Callable[[str], Any]] = {
     "public_url": str,
     "mailgun_webhook_key": str,
     "twilio_auth_token": str,
+    "rate_limit_per_s": float,
+    "rate_limit_burst": _INT,
 }
 _ROCKSDB = {f.name: _INT for f in fields(RocksDBSettings)}
 
@@ -57,23 +60,69 @@ def known_variables() -> frozenset[str]:
     names = {f"REFRACT_{name.upper()}" for name in _SCALARS}
     names |= {f"REFRACT_ROCKSDB_{name.upper()}" for name in _ROCKSDB}
     return frozenset(
-        names | {"REFRACT_API_KEYS", "REFRACT_KAFKA_PORT", "REFRACT_SETTINGS_FILE", "REFRACT_SIGNING_SECRET"}
+        names
+        | {
+            "REFRACT_API_KEYS",
+            "REFRACT_CORS_ORIGINS",
+            "REFRACT_KAFKA_PORT",
+            "REFRACT_SETTINGS_FILE",
+            "REFRACT_SIGNING_SECRET",
+        }
     )
 
 
+_KEY_OPTIONS = ("public", "origin", "rate_per_s", "burst")
+
+
 def parse_api_keys(raw: str, where: str) -> tuple[ApiKeySetting, ...]:
-    """``id:sha256:scope,scope;id2:...`` (the form ``refract keys create`` prints)."""
+    """``id:sha256:scope,scope;id2:...`` (the form ``refract keys create`` prints).
+
+    Options follow the scopes as a query string:
+    ``id:sha256:decisions:read?public&origin=https://shop.example&rate_per_s=50&burst=100``.
+    """
     keys = []
     for index, item in enumerate(part for part in raw.split(";") if part.strip()):
-        pieces = item.strip().split(":", 2)
+        text, _, query = item.strip().partition("?")
+        pieces = text.split(":", 2)
         if len(pieces) != 3 or len(pieces[1]) != 64:
             raise ConfigurationError(
                 f"{where}: key {index + 1} must look like 'id:<sha256 hex>:scope1,scope2'"
                 " (run 'refract keys create' to make one)"
             )
         key_id, digest, scopes = pieces
-        keys.append(ApiKeySetting(key_id, digest, frozenset(s for s in scopes.split(",") if s)))
+        options = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        unknown = sorted({name for name, _ in options} - set(_KEY_OPTIONS))
+        if unknown:
+            raise ConfigurationError(
+                f"{where}: key {key_id!r} has an unknown option {unknown[0]!r};"
+                f" options are {', '.join(_KEY_OPTIONS)}"
+            )
+        values = dict(options)
+        keys.append(
+            ApiKeySetting(
+                key_id,
+                digest,
+                frozenset(s for s in scopes.split(",") if s),
+                public="public" in values and values["public"] in ("", "1", "true"),
+                origins=tuple(value for name, value in options if name == "origin"),
+                rate_per_s=_optional(values.get("rate_per_s"), float, f"{where}: {key_id} rate_per_s"),
+                burst=_optional(values.get("burst"), _INT, f"{where}: {key_id} burst"),
+            )
+        )
     return tuple(keys)
+
+
+def _optional(raw: Any, convert: Callable[[str], Any], where: str) -> Any:
+    return None if raw is None else _convert(where, raw, convert, where)
+
+
+def _origins(raw: Any, where: str) -> tuple[str, ...]:
+    """A list of origins, or one comma-separated text (as in REFRACT_CORS_ORIGINS)."""
+    if isinstance(raw, str):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        return tuple(raw)
+    raise ConfigurationError(f"{where}: expected a list of origins such as https://shop.example")
 
 
 def _keys_from_file(raw: Any, where: str) -> tuple[ApiKeySetting, ...]:
@@ -83,7 +132,21 @@ def _keys_from_file(raw: Any, where: str) -> tuple[ApiKeySetting, ...]:
     for index, item in enumerate(raw):
         if not isinstance(item, dict) or not {"id", "sha256", "scopes"} <= set(item):
             raise ConfigurationError(f"{where}[{index}]: a key needs id, sha256 and scopes")
-        keys.append(ApiKeySetting(str(item["id"]), str(item["sha256"]), frozenset(item["scopes"])))
+        at = f"{where}[{index}]"
+        unknown = sorted(set(item) - {"id", "sha256", "scopes", "public", "origins", "rate_per_s", "burst"})
+        if unknown:
+            raise ConfigurationError(f"{at}.{unknown[0]}: unknown key setting")
+        keys.append(
+            ApiKeySetting(
+                str(item["id"]),
+                str(item["sha256"]),
+                frozenset(item["scopes"]),
+                public=item.get("public") is True,
+                origins=_origins(item.get("origins", []), f"{at}.origins"),
+                rate_per_s=_optional(item.get("rate_per_s"), float, f"{at}.rate_per_s"),
+                burst=_optional(item.get("burst"), _INT, f"{at}.burst"),
+            )
+        )
     return tuple(keys)
 
 
@@ -114,6 +177,8 @@ def load_settings(
         values["api_keys"] = parse_api_keys(env["REFRACT_API_KEYS"], "REFRACT_API_KEYS")
     if env.get("REFRACT_SIGNING_SECRET"):
         values["signing_secrets"] = parse_secrets(env["REFRACT_SIGNING_SECRET"])
+    if env.get("REFRACT_CORS_ORIGINS"):
+        values["cors_origins"] = _origins(env["REFRACT_CORS_ORIGINS"], "REFRACT_CORS_ORIGINS")
 
     values.update({k: v for k, v in overrides.items() if v is not None})
     if rocksdb:
@@ -148,12 +213,14 @@ def _from_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             values["api_keys"] = _keys_from_file(raw, where)
         elif name == "signing_secrets":
             values["signing_secrets"] = _secrets_from_file(raw, where)
+        elif name == "cors_origins":
+            values["cors_origins"] = _origins(raw, where)
         elif name == "rocksdb" and isinstance(raw, dict):
             for key, value in raw.items():
                 if key not in _ROCKSDB:
                     raise ConfigurationError(f"{where}.{key}: unknown RocksDB setting")
                 rocksdb[key] = _convert(key, value, _ROCKSDB[key], f"{where}.{key}")
         else:
-            known = ", ".join([*_SCALARS, "api_keys", "signing_secrets", "rocksdb"])
+            known = ", ".join([*_SCALARS, "api_keys", "signing_secrets", "cors_origins", "rocksdb"])
             raise ConfigurationError(f"{where}: unknown setting; known settings are {known}")
     return values, rocksdb

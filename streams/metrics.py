@@ -105,3 +105,9 @@ CAMPAIGNS_DEFINED = Gauge(
     "Campaigns this worker runs (compiled from refract.definitions).",
     registry=REGISTRY,
 )
+RATE_LIMITED = Counter(
+    "refract_http_rate_limited",
+    "Requests refused with 429 because their API key spent its rate limit, by key id.",
+    ["key_id"],
+    registry=REGISTRY,
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,12 @@ def test_a_business_event_defaults_its_type_id_and_time() -> None:
 def test_occurred_at_must_carry_a_time_zone() -> None:
     with pytest.raises(ValidationError, match="no time zone") as error:
         make_factory().events({"customer_id": "c1", "name": "x", "occurred_at": "2024-01-01T10:00:00"})
+    assert error.value.field == "occurred_at"
+
+
+def test_a_time_out_of_the_range_of_dates_in_utc_is_refused_not_crashed() -> None:
+    with pytest.raises(ValidationError, match="out of the range") as error:
+        make_factory().events({"customer_id": "c1", "name": "x", "occurred_at": "0001-01-01T00:00:00+01:00"})
     assert error.value.field == "occurred_at"
 
 
@@ -81,9 +88,14 @@ def test_a_customer_upsert_becomes_one_event_per_concern() -> None:
         ({"customer_id": "c1", "consent": [{"channel": "fax", "opted_in": True}]}, "consent[0].channel"),
         ({"customer_id": "", "attributes": {"a": 1}}, "customer_id"),
         ({"customer_id": "c1", "atributes": {"a": 1}}, "atributes"),
+        ({"customer_id": "c1", "contacts": {"push_tokens": 5}}, "contacts.push_tokens"),
+        (
+            {"customer_id": "c1", "attributes": {"t": {"timestamp": "9999-12-31T23:59:59-01:00"}}},
+            "attributes.t.timestamp",
+        ),
     ],
 )
-def test_invalid_customer_fields_are_named(body: dict, field: str) -> None:
+def test_invalid_customer_fields_are_named(body: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as error:
         make_factory().customers(body)
     assert error.value.field == field

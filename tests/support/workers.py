@@ -15,12 +15,27 @@ from pathlib import Path
 from typing import Any
 
 from api.auth import mint_key
+from engine.settings import ApiKeySetting
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = mint_key({"admin"}, key_id="testadmin")
 READER = mint_key({"customers:read"}, key_id="testreader")
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+
+
+def api_keys_variable(*keys: ApiKeySetting) -> str:
+    """REFRACT_API_KEYS for ``keys``, with their options (public, origins, limits)."""
+    entries = []
+    for key in keys:
+        options = (["public"] if key.public else []) + [f"origin={origin}" for origin in key.origins]
+        if key.rate_per_s is not None:
+            options.append(f"rate_per_s={key.rate_per_s}")
+        if key.burst is not None:
+            options.append(f"burst={key.burst}")
+        query = "?" + "&".join(options) if options else ""
+        entries.append(f"{key.key_id}:{key.secret_sha256}:{','.join(sorted(key.scopes))}{query}")
+    return ";".join(entries)
 
 
 @dataclass(slots=True)
@@ -44,6 +59,7 @@ class ApiClient:
         raw: bytes | None = None,
         key: str | None = "default",
         content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
     ) -> Response:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         request = urllib.request.Request(self.url + path, data=data, method=method)
@@ -52,6 +68,8 @@ class ApiClient:
             request.add_header("Authorization", f"Bearer {token}")
         if data is not None:
             request.add_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:
                 payload = answer.read()
@@ -139,10 +157,7 @@ class WorkerFactory:
         self.started: list[WorkerProcess] = []
 
     def env(self, **extra: str) -> dict[str, str]:
-        keys = ";".join(
-            f"{k.setting.key_id}:{k.setting.secret_sha256}:{','.join(sorted(k.setting.scopes))}"
-            for k in (ADMIN, READER)
-        )
+        keys = api_keys_variable(ADMIN.setting, READER.setting)
         env = {k: v for k, v in os.environ.items() if not k.startswith("REFRACT_")}
         env.update(
             REFRACT_NAMESPACE=self.namespace,
