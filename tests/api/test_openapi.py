@@ -34,7 +34,7 @@ def app_routes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[tuple[s
 
     The web server is set up as a running worker does it, without starting it (no broker needed).
     """
-    settings = Settings(data_dir=tmp_path_factory.mktemp("data"))
+    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), signing_secrets=("s" * 32,))
     worker = build_worker(settings, "127.0.0.1:1", on_web_init=install)
     web: Any = worker.app.web
     web.init_server()
