@@ -18,6 +18,7 @@ from api.customer_view import customer_json
 from api.errors import ApiError, error_response, errors_middleware
 from api.imports import install_imports
 from api.payloads import EnvelopeFactory, customer_id
+from api.sdk_route import install_sdk
 from api.segments import install_segments
 from engine.events import CustomerErased, Envelope
 from engine.state import from_document
@@ -180,6 +181,7 @@ def install(worker: Worker, web_driver: Any) -> Api:
     router.add_delete("/v1/customers/{customer_id}", api.delete_customer)
     install_imports(router, api.auth, worker)
     install_segments(router, api)
+    install_sdk(router)
 
     async def _close(_: web.Application) -> None:
         await api.close()
