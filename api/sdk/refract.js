@@ -24,6 +24,7 @@
   let observer = null;
   let popupOpen = false;
   const counted = {}; // impressions already reported on this page view, by placement, campaign, variant
+  const closed = {}; // pop-ups the visitor closed on this page view
   const watched = new WeakMap(); // element -> the item whose visibility it shows
   const originals = new WeakMap(); // placeholder -> the page's own children, put back on a default
 
@@ -263,7 +264,8 @@
   }
 
   function popup(item, placementId) {
-    if (popupOpen) return; // one dialog at a time
+    const id = placementId + '|' + item.campaign_id;
+    if (popupOpen || closed[id]) return; // one dialog at a time, and a closed one stays closed
     popupOpen = true;
     const content = item.content || {};
     const before = doc.activeElement;
@@ -288,6 +290,7 @@
       doc.removeEventListener('keydown', onKey, true);
       backdrop.remove();
       popupOpen = false;
+      closed[id] = true;
       report('dismiss', item, placementId, true);
       if (before && before.focus && before.isConnected) before.focus();
     };

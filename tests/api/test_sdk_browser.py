@@ -54,7 +54,7 @@ def campaigns(popup: bool = True) -> dict[str, dict[str, Any]]:
     return answers
 
 
-def offers_page(server: DecisionsServer, **attributes: str) -> str:
+def offers_page(server: DecisionsServer, head_script: str = "", **attributes: str) -> str:
     """The test page: placeholders with the page's own defaults, one far below the fold."""
     data = " ".join(f'data-{name.replace("_", "-")}="{value}"' for name, value in attributes.items())
     return f"""<!doctype html>
@@ -63,6 +63,7 @@ def offers_page(server: DecisionsServer, **attributes: str) -> str:
   window.readyEvents = [];
   document.addEventListener('refract:ready',
     (e) => readyEvents.push({{ok: e.detail.ok, at: performance.now()}}));
+  {head_script}
 </script></head>
 <body style="margin:0">
   <button id="menu" autofocus>Menu</button>
@@ -129,8 +130,8 @@ def closed_port() -> int:
     return port
 
 
-def open_page(page: Page, server: DecisionsServer, **attributes: str) -> None:
-    server.pages["offers"] = offers_page(server, **attributes)
+def open_page(page: Page, server: DecisionsServer, head_script: str = "", **attributes: str) -> None:
+    server.pages["offers"] = offers_page(server, head_script, **attributes)
     page.goto(f"{server.page_origin}/pages/offers")
 
 
@@ -337,6 +338,32 @@ def test_identify_links_the_visitor_once_and_later_decisions_carry_the_customer_
     wait_for(lambda: len(server.decisions) == 3, timeout_s=DEADLINE_S, message="the reloaded page's decision")
     assert [(d["customer_id"], d["visitor_id"]) for d in server.decisions[1:]] == [("c-1", visitor)] * 2
     assert server.identifies == [{"visitor_id": visitor, "customer_id": "c-1"}]
+
+
+def test_calls_queued_by_the_page_before_the_sdk_arrived_run_once_it_has(
+    page: Page, server: DecisionsServer
+) -> None:
+    open_page(page, server, head_script="window.refract = [['identify', 'c-7'], ['refresh']];")
+    visitor = wait_for(lambda: server.identifies, timeout_s=DEADLINE_S, message="the queued identify")[0]
+    assert visitor["customer_id"] == "c-7"
+    wait_for(lambda: len(server.decisions) == 2, timeout_s=DEADLINE_S, message="the queued refresh")
+    assert server.decisions[1]["customer_id"] == "c-7"
+
+
+def test_a_closed_popup_stays_closed_when_the_page_asks_again(page: Page, server: DecisionsServer) -> None:
+    server.answers["c-1"]["welcome-popup"] = placement("popup", POPUP, open_delay_ms=0)
+    open_page(page, server, customer_id="c-1")
+    page.locator("[role=dialog]").wait_for()
+    page.keyboard.press("Escape")
+    page.locator("[role=dialog]").wait_for(state="detached")
+    # timers of equal delay run in the order they were set: the pop-up's first, had it been set
+    dialogs_after_refresh = """async () => {
+        await refract.refresh();
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        return document.querySelectorAll('[role=dialog]').length;
+    }"""
+    assert page.evaluate(dialogs_after_refresh) == 0
+    assert len(server.decisions) == 2
 
 
 def test_the_visitor_id_is_a_first_party_cookie_for_a_year_with_a_storage_copy(
