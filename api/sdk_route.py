@@ -1,4 +1,4 @@
-"""Serves the JavaScript SDK at ``GET /sdk/refract.js``: minified once per process, with an ETag.
+"""Serves the JavaScript SDK at ``GET /sdk/refract.js``: minified and gzipped once per process, with an ETag.
 
 The snippet's URL carries no version, so browsers may cache it only briefly (a new SDK reaches every
 page within ``CACHE_MAX_AGE_S``) and revalidate cheaply with ``If-None-Match`` afterwards.
@@ -21,15 +21,16 @@ CACHE_MAX_AGE_S = 300
 
 @dataclass(frozen=True, slots=True)
 class SdkBundle:
-    """The SDK as written, as served (minified), and the served form's entity tag."""
+    """The SDK as written, as served (minified, and that gzipped), and the served form's entity tag."""
 
     source: bytes
     minified: bytes
+    gzipped: bytes
     etag: str
 
     @property
     def gzipped_size(self) -> int:
-        return len(gzip.compress(self.minified, compresslevel=9))
+        return len(self.gzipped)
 
 
 def minify(source: bytes) -> bytes:
@@ -44,7 +45,8 @@ def sdk_bundle() -> SdkBundle:
     minified = minify(source)
     # weak: the same entity may be sent gzipped or not, which a strong tag would have to tell apart
     etag = 'W/"' + hashlib.sha256(minified).hexdigest()[:32] + '"'
-    return SdkBundle(source=source, minified=minified, etag=etag)
+    gzipped = gzip.compress(minified, compresslevel=9, mtime=0)
+    return SdkBundle(source=source, minified=minified, gzipped=gzipped, etag=etag)
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
@@ -61,11 +63,19 @@ async def get_sdk(request: web.Request) -> web.StreamResponse:
     }
     if _matches(request.headers.get("If-None-Match", ""), bundle.etag):
         return web.Response(status=304, headers=headers)
-    response = web.Response(
-        body=bundle.minified, content_type="application/javascript", charset="utf-8", headers=headers
-    )
-    response.enable_compression()  # gzip or deflate when the browser accepts it
-    return response
+    body = bundle.minified
+    if _accepts_gzip(request.headers.get("Accept-Encoding", "")):
+        body = bundle.gzipped  # compressed once per process, not per request
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=body, content_type="application/javascript", charset="utf-8", headers=headers)
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    for part in accept_encoding.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in ("gzip", "*"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
 
 
 def install_sdk(router: web.UrlDispatcher) -> None:

@@ -27,7 +27,7 @@ async def client() -> AsyncIterator[Client]:
 
 
 async def test_the_sdk_is_served_minified_as_javascript_with_cache_headers(client: Client) -> None:
-    response = await client.get(SDK_PATH)
+    response = await client.get(SDK_PATH, headers={"Accept-Encoding": "identity"})
     assert response.status == 200
     assert response.content_type == "application/javascript"
     assert response.headers["Cache-Control"] == "public, max-age=300"
@@ -49,9 +49,13 @@ async def test_a_matching_if_none_match_gets_304_without_a_body(client: Client) 
 
 
 async def test_the_sdk_is_gzipped_for_browsers_that_accept_it(client: Client) -> None:
-    response = await client.get(SDK_PATH, headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
+    response = await client.get(SDK_PATH, headers={"Accept-Encoding": "gzip, br"}, auto_decompress=False)
     assert response.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(await response.read()) == sdk_bundle().minified
+    for refusing in ("identity", "gzip;q=0, deflate"):
+        plain = await client.get(SDK_PATH, headers={"Accept-Encoding": refusing}, auto_decompress=False)
+        assert "Content-Encoding" not in plain.headers
+        assert await plain.read() == sdk_bundle().minified
 
 
 def test_the_minified_and_gzipped_sdk_is_under_8_kb() -> None:
