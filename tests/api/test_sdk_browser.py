@@ -66,7 +66,8 @@ def offers_page(server: DecisionsServer, head_script: str = "", **attributes: st
   {head_script}
 </script></head>
 <body style="margin:0">
-  <button id="menu" autofocus>Menu</button>
+  <button id="menu">Menu</button>
+  <script>document.getElementById('menu').focus();</script>
   <div data-refract-placement="home-hero"><p class="default">Welcome to Example Bank</p></div>
   <div data-refract-placement="offers" aria-label="Our offers"><p class="default">Our products</p></div>
   <div data-refract-placement="welcome-popup"></div>
