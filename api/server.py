@@ -20,6 +20,7 @@ from api.feedback import install_feedback
 from api.imports import install_imports
 from api.openapi import install_openapi
 from api.payloads import EnvelopeFactory, customer_id
+from api.sdk_route import install_sdk
 from api.segments import install_segments
 from engine.events import CustomerErased, Envelope
 from engine.state import from_document
@@ -184,6 +185,7 @@ def install(worker: Worker, web_driver: Any) -> Api:
     install_campaigns(router, api)
     install_feedback(router, api)
     install_openapi(router)
+    install_sdk(router)
 
     async def _close(_: web.Application) -> None:
         await api.close()

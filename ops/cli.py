@@ -277,6 +277,12 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     return bench_ingest(args, out)
 
 
+def cmd_sdk(args: argparse.Namespace, out: TextIO) -> int:
+    from ops.sdk_size import main as sdk_size
+
+    return sdk_size(out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refract", description="Real-time customer campaigns on Kafka.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -360,6 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     bench.set_defaults(func=cmd_bench)
+
+    sdk = sub.add_parser("sdk", help="the JavaScript SDK served at /sdk/refract.js")
+    sdk_sub = sdk.add_subparsers(dest="sdk_command", required=True)
+    sdk_sub.add_parser("size", help="its size raw, minified and gzipped (target < 8 KB gzipped)")
+    sdk.set_defaults(func=cmd_sdk)
     return parser
 
 
