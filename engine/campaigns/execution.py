@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from engine.campaigns.audit import Decision, decision_id
@@ -38,6 +38,7 @@ from engine.campaigns.schedule import next_local_time, quiet_until
 from engine.campaigns.templates import TemplateRenderError
 from engine.deliveries import Delivery, delivery_id
 from engine.events import BusinessEvent, Envelope, Interaction, ReferralClick, Tick
+from engine.segments.calendar import zone
 from engine.segments.compiler import evaluate
 from engine.segments.context import EvaluationContext, customer_timezone
 from engine.segments.membership import SegmentChange
@@ -84,8 +85,6 @@ def _run_id(campaign_id: str, version: int, cause_id: str) -> str:
 
 
 def _iso(ms: int, timezone: str) -> str:
-    from engine.segments.calendar import zone
-
     return dt.datetime.fromtimestamp(ms / 1000, zone(timezone)).isoformat(timespec="minutes")
 
 
@@ -128,7 +127,11 @@ class _Turn:
                 campaign_id=campaign_id,
                 outcome=outcome,
                 reason=reason,
-                details={name: str(value) for name, value in details.items() if value is not None},
+                details={
+                    name: value if type(value) is str else str(value)
+                    for name, value in details.items()
+                    if value is not None
+                },
                 at_ms=self.now,
             )
         )
@@ -197,7 +200,7 @@ class _Turn:
                 self.decide(
                     "flow", campaign_id, "advanced", "event_arrived", step=step.step_id, to=step.on_event
                 )
-                run = replace(run, waiting_for=None, due_ms=None)
+                run = run.evolve(waiting_for=None, due_ms=None)
                 self.set_run(campaign_id, run)
                 self.go(campaign, run, step.on_event)
 
@@ -210,7 +213,7 @@ class _Turn:
             if campaign is None:
                 continue
             step = campaign.steps.get(run.step or "")
-            run = replace(run, due_ms=None, waiting_for=None)
+            run = run.evolve(due_ms=None, waiting_for=None)
             self.set_run(campaign_id, run)
             if isinstance(step, WaitStep):
                 self.go(campaign, run, step.next_step)
@@ -331,7 +334,7 @@ class _Turn:
         )
         if control:
             # Tracked (conversions count against the start) but never messaged.
-            self.set_run(campaign.campaign_id, replace(run, ended_ms=self.now))
+            self.set_run(campaign.campaign_id, run.evolve(ended_ms=self.now))
             self.decide(
                 "trigger", campaign.campaign_id, "control", "control_group", trigger=trigger_key, run=run_id
             )
@@ -354,7 +357,7 @@ class _Turn:
     # --- executing the flow ---------------------------------------------------------------------
 
     def end(self, campaign_id: str, run: CampaignRun, reason: str) -> None:
-        self.set_run(campaign_id, replace(run, step=None, due_ms=None, waiting_for=None, ended_ms=self.now))
+        self.set_run(campaign_id, run.evolve(step=None, due_ms=None, waiting_for=None, ended_ms=self.now))
         self.decide("flow", campaign_id, "finished", reason, run=run.run_id)
 
     def go(self, campaign: Campaign, run: CampaignRun, step_id: str | None) -> None:
@@ -368,7 +371,7 @@ class _Turn:
             if step is None:
                 self.end(campaign_id, run, "campaign_ended")
                 return
-            run = replace(run, step=step_id, steps_taken=run.steps_taken + 1)
+            run = run.evolve(step=step_id, steps_taken=run.steps_taken + 1)
             self.set_run(campaign_id, run)
             if isinstance(step, ExitStep):
                 self.end(campaign_id, run, "exit_step")
@@ -384,14 +387,14 @@ class _Turn:
                 if step.until_minute is not None:
                     due = next_local_time(self.now, step.until_minute, self.timezone)
                 assert due is not None
-                self.set_run(campaign_id, replace(run, due_ms=due))
+                self.set_run(campaign_id, run.evolve(due_ms=due))
                 self.decide(
                     "flow", campaign_id, "waiting", "wait", step=step_id, until=_iso(due, self.timezone)
                 )
                 return
             if isinstance(step, WaitForStep):
                 due = self.now + step.timeout_ms
-                self.set_run(campaign_id, replace(run, due_ms=due, waiting_for=step.waits_for))
+                self.set_run(campaign_id, run.evolve(due_ms=due, waiting_for=step.waits_for))
                 self.decide(
                     "flow",
                     campaign_id,
@@ -454,7 +457,7 @@ class _Turn:
         if campaign.quiet_hours is not None:
             until = quiet_until(self.now, campaign.quiet_hours, self.timezone)
             if until is not None:
-                self.set_run(campaign_id, replace(run, due_ms=until))
+                self.set_run(campaign_id, run.evolve(due_ms=until))
                 self.decide(
                     "send",
                     campaign_id,

@@ -8,7 +8,7 @@ document, so they are read and written with the profile, once per event.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.events import Channel
@@ -62,8 +62,26 @@ class CampaignRun:
         """The funnel arm: "control", the variant id, or "default"."""
         return "control" if self.control else (self.variant or "default")
 
+    def evolve(self, **changes: Any) -> CampaignRun:
+        """This run with ``changes``: dataclasses.replace, several times cheaper on the hot path."""
+        get = changes.get
+        return CampaignRun(
+            run_id=self.run_id,
+            version=self.version,
+            started_ms=self.started_ms,
+            step=get("step", self.step),
+            due_ms=get("due_ms", self.due_ms),
+            waiting_for=get("waiting_for", self.waiting_for),
+            variant=self.variant,
+            control=self.control,
+            stages=get("stages", self.stages),
+            ended_ms=get("ended_ms", self.ended_ms),
+            trigger=self.trigger,
+            steps_taken=get("steps_taken", self.steps_taken),
+        )
+
     def with_stage(self, stage: str, at_ms: int) -> CampaignRun:
-        return replace(self, stages={**self.stages, stage: at_ms})
+        return self.evolve(stages={**self.stages, stage: at_ms})
 
 
 def run_to_document(run: CampaignRun) -> dict[str, Any]:

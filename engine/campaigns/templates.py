@@ -10,7 +10,7 @@ record.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from liquid import BoundTemplate, DictLoader, Environment, StrictDefaultUndefined
@@ -54,10 +54,11 @@ class CompiledContent:
     """The templates of one message (or one inbound placement content), by part name."""
 
     channel: Channel | None  # None: inbound content shown on a page
-    parts: Mapping[str, BoundTemplate]
+    parts: Mapping[str, BoundTemplate]  # parts with Liquid markup
+    static: Mapping[str, str] = field(default_factory=dict)  # parts without: no rendering needed
 
     def render(self, variables: Mapping[str, Any]) -> dict[str, str]:
-        rendered: dict[str, str] = {}
+        rendered: dict[str, str] = dict(self.static)
         for name, template in self.parts.items():
             try:
                 rendered[name] = template.render(**variables)
@@ -112,7 +113,7 @@ def compile_message(body: object, path: str) -> CompiledContent:
             raise ValidationError(
                 f"{path}: {channel} content needs {' or '.join(needed)}", field=f"{path}.{needed[0]}"
             )
-    return CompiledContent(channel, parts)
+    return _split(channel, body, parts)
 
 
 def compile_inbound(body: object, path: str) -> CompiledContent:
@@ -129,4 +130,12 @@ def compile_inbound(body: object, path: str) -> CompiledContent:
         parts[name] = compile_part(source, name, f"{path}.{name}")
     if "image_url" in parts and "alt" not in parts:
         raise ValidationError(f"{path}.alt: an image needs alt text", field=f"{path}.alt")
-    return CompiledContent(None, parts)
+    return _split(None, body, parts)
+
+
+def _split(
+    channel: Channel | None, body: Mapping[str, Any], parts: dict[str, BoundTemplate]
+) -> CompiledContent:
+    """Parts without Liquid markup are kept as text: rendering them would give the same text."""
+    static = {name: body[name] for name in parts if "{{" not in body[name] and "{%" not in body[name]}
+    return CompiledContent(channel, {n: t for n, t in parts.items() if n not in static}, static)
