@@ -122,7 +122,8 @@ class Api:
             raw = self.worker.store.read(partition, customer.encode("utf-8"))
             if raw is None:
                 raise ApiError(404, "customer_not_found", f"no customer with id {customer!r}")
-            return web.json_response(customer_json(from_document(orjson.loads(raw))))
+            state = from_document(orjson.loads(raw))
+            return web.json_response(customer_json(state, with_behaviour=_includes(request, "behaviour")))
         return await self._forward(request, partition)
 
     async def _forward(self, request: web.Request, partition: int) -> web.StreamResponse:
@@ -162,6 +163,11 @@ class Api:
     async def close(self) -> None:
         if self._http is not None:
             await self._http.close()
+
+
+def _includes(request: web.Request, part: str) -> bool:
+    """Whether ``?include=a,b`` names ``part`` (optional parts of an answer)."""
+    return part in request.query.get("include", "").split(",")
 
 
 def install(worker: Worker, web_driver: Any) -> Api:
