@@ -89,3 +89,9 @@ SEGMENT_TICKS = Counter(
     "Ticks appended for customers whose segments may change by time alone.",
     registry=REGISTRY,
 )
+SEGMENT_MEMBERS = Gauge(
+    "refract_segment_members",
+    "Customers in each segment, over the partitions this worker owns (sum over workers for the total).",
+    ["segment"],
+    registry=REGISTRY,
+)

@@ -36,6 +36,7 @@ from schemas.codec import decode_envelope, encode
 from streams import metrics
 from streams.customer_store import SEGMENTS_EVALUATED_KEY, CustomerStore
 from streams.producer import Delivered, OutRecord, ProduceFailed, Producer
+from streams.segment_counts import SEGMENT_COUNTS_KEY, SegmentCounts
 from streams.timers import SegmentTimers
 
 log = structlog.get_logger(__name__)
@@ -51,6 +52,10 @@ class _Slot:
 
     state: CustomerState | None
     dirty: bool = False
+    loaded: CustomerState | None = field(init=False)  # as read: the segment counts need both
+
+    def __post_init__(self) -> None:
+        self.loaded = self.state
 
 
 @dataclass(slots=True)
@@ -135,6 +140,7 @@ class CustomerProcessor:
         self._planned: tuple[SegmentIndex, frozenset[int]] | None = None
         self._backfill: dict[int, _PartitionBackfill] = {}
         self.timers = SegmentTimers()
+        self.segment_counts = SegmentCounts(store)
         self._producer = producer
         self._events_topic = events_topic
         self._dead_letters_topic = dead_letters_topic
@@ -242,6 +248,12 @@ class CustomerProcessor:
         for partition, marker in markers.items():
             written.setdefault(partition, {})[SEGMENTS_EVALUATED_KEY] = marker
             out.append(OutRecord(changelog, SEGMENTS_EVALUATED_KEY, marker, partition))
+        counted = self.segment_counts.prepare(
+            (slot_key[0], slots[slot_key].loaded, state) for slot_key, state in states.items()
+        )
+        for partition, record in counted.items():
+            written.setdefault(partition, {})[SEGMENT_COUNTS_KEY] = record
+            out.append(OutRecord(changelog, SEGMENT_COUNTS_KEY, record, partition))
         self._uncommitted.update(states)
         outcome.dead_letters = sum(1 for r in out if r.topic == self._dead_letters_topic)
         return PreparedBatch(outcome, out, written, states, received, started)
@@ -450,6 +462,7 @@ class CustomerProcessor:
         for partition, values in batch.written.items():
             self._store.write(partition, values, last_changelog_offset[partition])
             batch.outcome.customers_written += len(values)
+        self.segment_counts.written(batch.written)
         uncommitted = self._uncommitted
         for slot_key, state in batch.states.items():
             # A later prepared batch may have changed this customer again: keep its state.

@@ -233,3 +233,53 @@ def test_a_restarted_worker_rebuilds_its_timers_from_the_states(
     worker.start()
     worker.wait_ready()
     wait_for(lambda: kinds() == ["ENTERED", "EXITED"], timeout_s=120, message="cy left after the restart")
+
+
+def gauge(worker: WorkerProcess, segment: str) -> float | None:
+    prefix = f'refract_segment_members{{segment="{segment}"}} '
+    for line in worker.api.get("/metrics", key=None).body.splitlines():
+        if line.startswith(prefix):
+            return float(line[len(prefix) :])
+    return None
+
+
+def test_member_counts_add_up_over_both_workers(workers: WorkerFactory) -> None:
+    first = workers.start("w1")
+    second = workers.start("w2")
+    wait_for(
+        lambda: (
+            len(first.api.get("/readyz", key=None).body.get("partitions", [])) == 2
+            and len(second.api.get("/readyz", key=None).body.get("partitions", [])) == 2
+        ),
+        timeout_s=90,
+        message="the partitions split between the two workers",
+    )
+    assert first.api.request("PUT", "/v1/segments/rich", {"rule": "balance >= 20000"}).status == 201
+    customers = {f"c-{i}": 1_000 * i for i in range(40)}
+    answer = first.api.post(
+        "/v1/customers",
+        {"customers": [{"customer_id": c, "attributes": {"balance": b}} for c, b in customers.items()]},
+    )
+    assert answer.status == 202
+    rich = sum(1 for balance in customers.values() if balance >= 20_000)
+
+    def counted(worker: WorkerProcess, expected: int) -> dict[str, Any] | None:
+        body: dict[str, Any] = worker.api.get("/v1/segments/rich").body
+        return body if body["members"] == expected else None
+
+    body = wait_for(lambda: counted(second, rich), timeout_s=60, message=f"{rich} members counted")
+    assert sorted(body["members_by_partition"]) == ["0", "1", "2", "3"]
+    assert "members_missing_partitions" not in body
+    wait_for(
+        lambda: (
+            (gauge(first, "rich") or 0) + (gauge(second, "rich") or 0) == rich
+            and gauge(first, "rich") is not None
+            and gauge(second, "rich") is not None
+        ),
+        timeout_s=30,
+        message="each worker's gauge covers its own partitions",
+    )
+
+    first.api.post("/v1/customers", {"customer_id": "c-39", "attributes": {"balance": 0}})
+    first.api.post("/v1/customers", {"customer_id": "c-39", "attributes": {"balance": 0}})  # no change
+    wait_for(lambda: counted(first, rich - 1), timeout_s=60, message="the exit counted once")
