@@ -39,7 +39,8 @@ def customer_json(state: CustomerState, *, with_behaviour: bool = False) -> dict
     contacts = state.contacts
     answer = {
         "customer_id": state.customer_id,
-        "attributes": _attributes(state.attributes),
+        # Reserved attributes ("$static:<segment>") are shown as the memberships they make.
+        "attributes": _attributes({n: v for n, v in state.attributes.items() if not n.startswith("$")}),
         "campaign_data": {c: _attributes(v) for c, v in sorted(state.campaign_attributes.items())},
         "contacts": {
             "email": contacts.email,

@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from api.errors import ApiError
+from api.static_segments import install_static_segments
 from engine.errors import ValidationError
 from engine.segments import check_no_cycles
 from engine.segments.definition import (
@@ -182,4 +183,5 @@ def install_segments(router: web.UrlDispatcher, api: Api) -> SegmentsApi:
     router.add_get("/v1/segments/{segment_id}", segments.get_segment)
     router.add_put("/v1/segments/{segment_id}", segments.put_segment)
     router.add_delete("/v1/segments/{segment_id}", segments.delete_segment)
+    install_static_segments(router, segments)
     return segments

@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from engine.errors import RefractError
 from engine.settings import SCOPES, Settings
@@ -184,7 +184,7 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_apply(args: argparse.Namespace, out: TextIO) -> int:
     from engine.topics import TopicNames
-    from ops.apply import apply_file
+    from ops.apply import apply_file, upload_members
     from ops.logs import configure_logging
     from ops.runtime import kafka_bootstrap
     from streams.topic_admin import ensure_topics
@@ -197,11 +197,30 @@ def cmd_apply(args: argparse.Namespace, out: TextIO) -> int:
         return _fail(f"cannot read {args.file}: {exc.strerror}")
     bootstrap = kafka_bootstrap(settings, start_local=False)
     ensure_topics(bootstrap, settings)
-    outcomes = apply_file(text, bootstrap, TopicNames(settings.namespace).definitions, dry_run=args.dry_run)
+
+    def upload(segment_id: str, members: tuple[str, ...]) -> Any:
+        from ops.api_client import api_endpoint
+
+        return upload_members(api_endpoint(settings, args.api, args.api_key), segment_id, members)
+
+    outcomes = apply_file(
+        text,
+        bootstrap,
+        TopicNames(settings.namespace).definitions,
+        dry_run=args.dry_run,
+        folder=Path(args.file).parent,
+        upload=upload,
+    )
     verb = "would be " if args.dry_run else ""
     for applied in outcomes:
         outcome = applied.outcome if applied.outcome == "unchanged" else verb + applied.outcome
-        print(f"segment {applied.segment_id}: {outcome} (version {applied.version})", file=out)
+        line = f"segment {applied.segment_id}: {outcome} (version {applied.version})"
+        listed = applied.list_outcome
+        if listed is not None:
+            line += f"; list of {listed['members']:,} customers"
+            if "added" in listed:
+                line += f": {listed['added']:,} added, {listed['removed']:,} removed"
+        print(line, file=out)
     return 0
 
 
@@ -306,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     apply = sub.add_parser("apply", help="save the segments of a YAML file (see docs/segments.md)")
     apply.add_argument("file", help="YAML with segments: [{id, name, rule}]")
     apply.add_argument("--dry-run", action="store_true", help="check the file and show what would change")
+    apply.add_argument(
+        "--api", help="the API that takes static lists (default REFRACT_API_URL or this machine's)"
+    )
+    apply.add_argument(
+        "--api-key", help="an admin API key for static lists (default REFRACT_API_KEY or the dev key)"
+    )
     apply.set_defaults(func=cmd_apply)
 
     segment = sub.add_parser("segment", help="segments: test a rule against a customer")

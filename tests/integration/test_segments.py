@@ -283,3 +283,72 @@ def test_member_counts_add_up_over_both_workers(workers: WorkerFactory) -> None:
     first.api.post("/v1/customers", {"customer_id": "c-39", "attributes": {"balance": 0}})
     first.api.post("/v1/customers", {"customer_id": "c-39", "attributes": {"balance": 0}})  # no change
     wait_for(lambda: counted(first, rich - 1), timeout_s=60, message="the exit counted once")
+
+
+def test_a_static_list_upload_enters_and_exits_customers_and_in_segment_reads_it(
+    workers: WorkerFactory, kafka: KafkaFixture, namespace: str, tmp_path: Path
+) -> None:
+    worker = workers.start()
+    api = worker.api
+    assert api.request("PUT", "/v1/segments/vips", {"kind": "static", "name": "VIPs"}).status == 201
+    reader = api.request("PUT", "/v1/segments/rich-vips", {"rule": 'in_segment("vips") and balance > 10'})
+    assert reader.status == 201
+    for customer in ("a", "b", "c"):
+        api.post("/v1/customers", {"customer_id": customer, "attributes": {"balance": 100}})
+    wait_for(lambda: all(profile(worker, c, 1) for c in "abc"), message="three customers stored")
+
+    uploaded = api.request(
+        "PUT", "/v1/segments/vips/members", raw=b"customer_id\na\nb\n", content_type="text/csv"
+    )
+    assert uploaded.status == 200, uploaded.body
+    assert (uploaded.body["added"], uploaded.body["removed"]) == (2, 0)
+
+    def changes() -> set[tuple[str, str, str]]:
+        return {
+            (c, change["segment_id"], change["change"])
+            for c in "abc"
+            for change in segment_changes(kafka, namespace, c)
+        }
+
+    entered = {(c, s, "ENTERED") for c in "ab" for s in ("vips", "rich-vips")}
+    wait_for(lambda: changes() == entered, timeout_s=60, message="a and b entered both segments")
+    assert wait_for(lambda: api.get("/v1/segments/vips").body["members"] == 2 or None, message="two counted")
+    assert api.get("/v1/segments/vips/members").body["members"] == ["a", "b"]
+    assert "$static:vips" not in api.get("/v1/customers/a").body["attributes"]
+
+    # Apply a file whose list replaces the upload: b leaves, c joins.
+    (tmp_path / "vips.csv").write_text("customer_id\na\nc\n")
+    (tmp_path / "segments.yaml").write_text(
+        "segments:\n  - {id: vips, kind: static, name: VIPs, members_file: vips.csv}\n"
+    )
+    applied = subprocess.run(
+        [sys.executable, "-m", "ops.cli", "apply", str(tmp_path / "segments.yaml"), "--api", api.url],
+        env={**workers.env(), "REFRACT_API_KEY": api.key or ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert (
+        applied.stdout.strip()
+        == "segment vips: unchanged (version 1); list of 2 customers: 1 added, 1 removed"
+    )
+    wait_for(
+        lambda: (
+            changes()
+            == entered
+            | {
+                ("b", "vips", "EXITED"),
+                ("b", "rich-vips", "EXITED"),
+                ("c", "vips", "ENTERED"),
+                ("c", "rich-vips", "ENTERED"),
+            }
+        ),
+        timeout_s=60,
+        message="b left and c joined",
+    )
+    assert api.get("/v1/segments/vips/members").body["members"] == ["a", "c"]
+    refused = api.request(
+        "PUT", "/v1/segments/rich-vips/members", raw=b"customer_id\na\n", content_type="text/csv"
+    )
+    assert refused.status == 409 and refused.body["error"]["code"] == "segment_not_static"
