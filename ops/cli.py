@@ -269,6 +269,10 @@ def cmd_segment_test(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
+    if args.bench_command == "segments":
+        from ops.bench.segments import main as bench_segments
+
+        return bench_segments(args, out)
     if args.bench_command == "import":
         from ops.bench.imports import main as bench_import
 
@@ -358,6 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     from ops.bench.imports import add_arguments as add_import_arguments
 
     add_import_arguments(bench_sub.add_parser("import", help="CSV import speed vs a bare ceiling"))
+    from ops.bench.segments import add_arguments as add_segments_arguments
+
+    add_segments_arguments(
+        bench_sub.add_parser("segments", help="cost of 50 segments, change latency, backfill, evaluation")
+    )
     bench.set_defaults(func=cmd_bench)
     return parser
 
