@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from engine import behaviour
 from engine.state import CustomerState
 from engine.values import AttributeValue
 
@@ -31,11 +32,15 @@ def _attributes(values: Mapping[str, AttributeValue]) -> dict[str, Any]:
     return {name: attribute_json(value) for name, value in sorted(values.items())}
 
 
-def customer_json(state: CustomerState) -> dict[str, Any]:
+def customer_json(state: CustomerState, *, with_behaviour: bool = False) -> dict[str, Any]:
+    """The customer as the API shows them; ``with_behaviour`` adds the bounded behaviour history
+    (the document of ``engine.behaviour``, what windowed rules read: ``refract segment test`` uses it).
+    """
     contacts = state.contacts
-    return {
+    answer = {
         "customer_id": state.customer_id,
-        "attributes": _attributes(state.attributes),
+        # Reserved attributes ("$static:<segment>") are shown as the memberships they make.
+        "attributes": _attributes({n: v for n, v in state.attributes.items() if not n.startswith("$")}),
         "campaign_data": {c: _attributes(v) for c, v in sorted(state.campaign_attributes.items())},
         "contacts": {
             "email": contacts.email,
@@ -56,3 +61,6 @@ def customer_json(state: CustomerState) -> dict[str, Any]:
         # Segment id -> since when the customer is in it.
         "segments": {segment: _iso_ms(at_ms) for segment, at_ms in sorted(state.segments.items())},
     }
+    if with_behaviour:
+        answer["behaviour"] = behaviour.to_document(state.behaviour)
+    return answer

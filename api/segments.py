@@ -13,10 +13,12 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import orjson
 from aiohttp import web
 
 from api.errors import ApiError
+from api.static_segments import install_static_segments
 from engine.errors import ValidationError
 from engine.segments import check_no_cycles
 from engine.segments.definition import (
@@ -25,11 +27,13 @@ from engine.segments.definition import (
     segment_body,
     segment_from_body,
 )
+from streams.customer_store import CUSTOMERS_TABLE
 from streams.definitions import DefinitionsReader, definition_record
 
 if TYPE_CHECKING:
     from api.server import Api
 
+FORWARDED_HEADER = "X-Refract-Forwarded"
 # How long a write waits to be read back by this worker before answering anyway.
 READ_BACK_TIMEOUT_S = 10.0
 
@@ -58,12 +62,60 @@ class SegmentsApi:
         if segment is None:
             raise ApiError(404, "segment_not_found", f"no segment with id {segment_id!r}")
         answer = segment.as_json()
+        answer.update(await self._members(request, segment_id))
         # Existing customers being evaluated for new or changed segments, on this worker.
         answer["evaluating_existing_customers"] = {
             str(partition): evaluated
             for partition, evaluated in self.worker.processor.backfill_progress().items()
         }
         return web.json_response(answer)
+
+    async def _members(self, request: web.Request, segment_id: str) -> dict[str, Any]:
+        """``members`` over every worker, ``members_by_partition``, and any partition no one answered for.
+
+        Each worker knows the counts of the partitions it owns (``streams.segment_counts``); a
+        request forwarded from another worker answers with its own partitions only.
+        """
+        by_partition: dict[int, int] = {}
+        if self.worker.is_ready()[0]:
+            counts = self.worker.processor.segment_counts
+            for partition in self.worker.events_partitions():
+                by_partition[partition] = counts.counts(partition).get(segment_id, 0)
+        if not request.headers.get(FORWARDED_HEADER):
+            for answer in await asyncio.gather(
+                *(self._ask(url, request) for url in self._other_workers()), return_exceptions=False
+            ):
+                for partition, members in answer.items():
+                    by_partition.setdefault(partition, members)
+        result: dict[str, Any] = {
+            "members": sum(by_partition.values()),
+            "members_by_partition": {str(p): by_partition[p] for p in sorted(by_partition)},
+        }
+        missing = sorted(set(range(self.worker.settings.partitions)) - set(by_partition))
+        if missing and not request.headers.get(FORWARDED_HEADER):
+            result["members_missing_partitions"] = missing  # a worker did not answer: a lower bound
+        return result
+
+    def _other_workers(self) -> list[str]:
+        own = str(self.worker.app.conf.canonical_url).rstrip("/")
+        try:
+            hosts = self.worker.app.router.table_metadata(CUSTOMERS_TABLE)
+        except KeyError:
+            return []
+        return [str(url).rstrip("/") for url in hosts if str(url).rstrip("/") != own]
+
+    async def _ask(self, url: str, request: web.Request) -> dict[int, int]:
+        """The members per partition another worker owns; nothing when it does not answer."""
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "x-api-key")}
+        headers[FORWARDED_HEADER] = "1"
+        try:
+            async with self.api.http().get(url + request.rel_url.path, headers=headers) as answer:
+                if answer.status != 200:
+                    return {}
+                body = await answer.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return {}
+        return {int(p): int(n) for p, n in body.get("members_by_partition", {}).items()}
 
     async def put_segment(self, request: web.Request) -> web.Response:
         self.api.auth.require(request, "admin")
@@ -131,4 +183,5 @@ def install_segments(router: web.UrlDispatcher, api: Api) -> SegmentsApi:
     router.add_get("/v1/segments/{segment_id}", segments.get_segment)
     router.add_put("/v1/segments/{segment_id}", segments.put_segment)
     router.add_delete("/v1/segments/{segment_id}", segments.delete_segment)
+    install_static_segments(router, segments)
     return segments

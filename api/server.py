@@ -122,7 +122,8 @@ class Api:
             raw = self.worker.store.read(partition, customer.encode("utf-8"))
             if raw is None:
                 raise ApiError(404, "customer_not_found", f"no customer with id {customer!r}")
-            return web.json_response(customer_json(from_document(orjson.loads(raw))))
+            state = from_document(orjson.loads(raw))
+            return web.json_response(customer_json(state, with_behaviour=_includes(request, "behaviour")))
         return await self._forward(request, partition)
 
     async def _forward(self, request: web.Request, partition: int) -> web.StreamResponse:
@@ -134,19 +135,23 @@ class Api:
                 "partition_unavailable",
                 f"no worker owns partition {partition} right now (rebalancing); retry shortly",
             )
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "x-api-key")}
         headers[FORWARDED_HEADER] = "1"
         url = owner.rstrip("/") + request.rel_url.path_qs
         try:
-            async with self._http.request(request.method, url, headers=headers) as answer:
+            async with self.http().request(request.method, url, headers=headers) as answer:
                 body = await answer.read()
                 return web.Response(body=body, status=answer.status, content_type=answer.content_type)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ApiError(
                 503, "owner_unreachable", f"the worker owning partition {partition} did not answer: {exc}"
             ) from None
+
+    def http(self) -> aiohttp.ClientSession:
+        """The session this worker asks other workers with (made on first use)."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        return self._http
 
     def _owner_url(self, partition: int) -> str | None:
         changelog = self.worker.store.changelog_topic
@@ -162,6 +167,11 @@ class Api:
     async def close(self) -> None:
         if self._http is not None:
             await self._http.close()
+
+
+def _includes(request: web.Request, part: str) -> bool:
+    """Whether ``?include=a,b`` names ``part`` (optional parts of an answer)."""
+    return part in request.query.get("include", "").split(",")
 
 
 def install(worker: Worker, web_driver: Any) -> Api:

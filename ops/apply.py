@@ -5,6 +5,10 @@
         name: Rich customers
         description: optional
         rule: balance >= 10000          # or rule_json: {...}
+      - id: vip-list
+        kind: static                    # members: a list of customer ids
+        members_file: vip.csv           # CSV with a customer_id column, beside this file
+
     campaigns:
       - id: card-upsell                 # the campaign format: docs/campaigns.md
         name: Card upsell
@@ -13,19 +17,23 @@
 
 Everything in the file is checked first (rules, templates, flows, and no ``in_segment`` loop
 with the segments already saved); nothing is written unless all are valid. A definition whose
-body did not change keeps its version; the others get the next version.
+body did not change keeps its version; the others get the next version. A static segment's
+``members_file`` is then uploaded through a running worker's API (``PUT /v1/segments/{id}/members``),
+which appends the additions and removals as events.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import orjson
 import yaml
 
+from api.static_segments import read_member_ids
 from engine.campaigns.definition import CAMPAIGN_KIND, campaign_from_body, check_campaign_id
 from engine.campaigns.definition import definition_key as campaign_key
 from engine.errors import RefractError, ValidationError
@@ -45,6 +53,7 @@ class PlannedSegment:
     segment_id: str
     body: dict[str, Any]
     rule: Rule
+    members: tuple[str, ...] | None = None  # a static segment's list, read from its members_file
 
 
 @dataclass(slots=True, frozen=True)
@@ -59,10 +68,14 @@ class Applied:
     version: int
     outcome: str  # created, updated, unchanged
     kind: str = SEGMENT_KIND
+    list_outcome: Mapping[str, Any] | None = None  # a static segment's upload: members, added, removed
 
 
-def load_apply_file(text: bytes | str) -> list[PlannedSegment]:
-    """The segments of an apply file, each checked. Raises ValidationError naming the entry."""
+def load_apply_file(text: bytes | str, folder: Path | None = None) -> list[PlannedSegment]:
+    """The segments of an apply file, each checked. Raises ValidationError naming the entry.
+
+    ``members_file`` paths are relative to ``folder`` (the file's own folder).
+    """
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -83,12 +96,13 @@ def load_apply_file(text: bytes | str) -> list[PlannedSegment]:
             if segment_id in seen:
                 raise ValidationError(f"id: {segment_id!r} appears twice in the file", "id")
             seen.add(segment_id)
-            body = segment_body(_json_safe(entry))
-            rule = segment_from_body(segment_id, 0, body).rule
+            body = segment_body(_json_safe({k: v for k, v in entry.items() if k != "members_file"}))
+            segment = segment_from_body(segment_id, 0, body)
+            members = _members(entry.get("members_file"), segment.is_static, folder or Path("."))
         except RefractError as exc:
             label = f"{where} ({entry.get('id')})" if isinstance(entry.get("id"), str) else where
             raise ValidationError(f"{label}: {exc.message}") from None
-        planned.append(PlannedSegment(segment_id, body, rule))
+        planned.append(PlannedSegment(segment_id, body, segment.rule, members))
     return planned
 
 
@@ -150,6 +164,21 @@ def plan_campaign_versions(
     return outcomes, records
 
 
+def _members(members_file: Any, is_static: bool, folder: Path) -> tuple[str, ...] | None:
+    if members_file is None:
+        return None
+    if not is_static:
+        raise ValidationError("members_file: only a static segment (kind: static) has a list of members")
+    if not isinstance(members_file, str):
+        raise ValidationError("members_file: expected the path of a CSV file with a customer_id column")
+    path = folder / members_file
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"members_file: cannot read {path}: {exc.strerror}") from None
+    return tuple(read_member_ids(data))
+
+
 def _json_safe(entry: Mapping[str, Any]) -> dict[str, Any]:
     # YAML reads bare dates as dates; the JSON form spells them {"date": ...} anyway.
     loaded: dict[str, Any] = orjson.loads(orjson.dumps(dict(entry), default=str))
@@ -188,23 +217,57 @@ def plan_versions(
     return outcomes, records
 
 
-def apply_file(text: bytes, bootstrap: str, topic: str, *, dry_run: bool = False) -> list[Applied]:
-    """Check the file and save its segments on ``topic``; returns what happened to each."""
-    import asyncio
+def apply_file(
+    text: bytes,
+    bootstrap: str,
+    topic: str,
+    *,
+    dry_run: bool = False,
+    folder: Path | None = None,
+    upload: Callable[[str, tuple[str, ...]], Mapping[str, Any]] | None = None,
+) -> list[Applied]:
+    """Check the file and save its segments on ``topic``; returns what happened to each.
 
+    ``upload(segment_id, members)`` sends a static segment's list (through the API) once the
+    definitions are saved; its answer is the ``list`` of that segment's outcome.
+    """
     from streams.definitions import read_definitions
-    from streams.producer import Producer
 
-    planned = load_apply_file(text)
+    planned = load_apply_file(text, folder)
     campaigns = load_campaigns(text)
     existing = read_definitions(bootstrap, topic)
     now_ms = int(time.time() * 1000)
     outcomes, records = plan_versions(planned, existing, now_ms, topic)
     campaign_outcomes, campaign_records = plan_campaign_versions(campaigns, existing, now_ms, topic)
-    outcomes += campaign_outcomes
     records += campaign_records
-    if dry_run or not records:
-        return outcomes
+    lists = {segment.segment_id: segment.members for segment in planned if segment.members is not None}
+    if dry_run:
+        return [
+            replace(a, list_outcome={"members": len(lists[a.definition_id])})
+            if a.definition_id in lists
+            else a
+            for a in outcomes
+        ] + campaign_outcomes
+    if records:
+        _send(bootstrap, records)
+    if not lists:
+        return outcomes + campaign_outcomes
+    if upload is None:
+        raise ValidationError(
+            "the file has members_file lists: they are uploaded through a running worker's API"
+        )
+    return [
+        replace(a, list_outcome=upload(a.definition_id, lists[a.definition_id]))
+        if a.definition_id in lists
+        else a
+        for a in outcomes
+    ] + campaign_outcomes
+
+
+def _send(bootstrap: str, records: list[Any]) -> None:
+    import asyncio
+
+    from streams.producer import Producer
 
     async def send() -> None:
         producer = Producer(bootstrap, client_id="refract-apply")
@@ -214,4 +277,32 @@ def apply_file(text: bytes, bootstrap: str, topic: str, *, dry_run: bool = False
             producer.close()
 
     asyncio.run(send())
-    return outcomes
+
+
+def upload_members(
+    api: Any, segment_id: str, members: tuple[str, ...], timeout_s: float = 30.0
+) -> Mapping[str, Any]:
+    """Send a static segment's list to ``PUT /v1/segments/{id}/members`` of ``api`` (an ApiEndpoint).
+
+    Retried while the worker has not read the segment's definition yet (404).
+    """
+    from ops.api_client import ApiRequestFailed
+
+    body = ("customer_id\n" + "".join(f"{_csv_cell(m)}\n" for m in members)).encode()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            answer: Mapping[str, Any] = api.request(
+                "PUT", f"/v1/segments/{segment_id}/members", body=body, content_type="text/csv"
+            )
+            return answer
+        except ApiRequestFailed as exc:
+            if exc.status not in (404, 503) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def _csv_cell(value: str) -> str:
+    if any(c in value for c in ',"\n\r'):
+        return '"' + value.replace('"', '""') + '"'
+    return value

@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from engine.errors import RefractError
 from engine.settings import SCOPES, Settings
@@ -242,7 +242,7 @@ def cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_apply(args: argparse.Namespace, out: TextIO) -> int:
     from engine.topics import TopicNames
-    from ops.apply import apply_file
+    from ops.apply import apply_file, upload_members
     from ops.logs import configure_logging
     from ops.runtime import kafka_bootstrap
     from streams.topic_admin import ensure_topics
@@ -255,15 +255,82 @@ def cmd_apply(args: argparse.Namespace, out: TextIO) -> int:
         return _fail(f"cannot read {args.file}: {exc.strerror}")
     bootstrap = kafka_bootstrap(settings, start_local=False)
     ensure_topics(bootstrap, settings)
-    outcomes = apply_file(text, bootstrap, TopicNames(settings.namespace).definitions, dry_run=args.dry_run)
+
+    def upload(segment_id: str, members: tuple[str, ...]) -> Any:
+        from ops.api_client import api_endpoint
+
+        return upload_members(api_endpoint(settings, args.api, args.api_key), segment_id, members)
+
+    outcomes = apply_file(
+        text,
+        bootstrap,
+        TopicNames(settings.namespace).definitions,
+        dry_run=args.dry_run,
+        folder=Path(args.file).parent,
+        upload=upload,
+    )
     verb = "would be " if args.dry_run else ""
     for applied in outcomes:
         outcome = applied.outcome if applied.outcome == "unchanged" else verb + applied.outcome
-        print(f"{applied.kind} {applied.definition_id}: {outcome} (version {applied.version})", file=out)
+        line = f"{applied.kind} {applied.definition_id}: {outcome} (version {applied.version})"
+        listed = applied.list_outcome
+        if listed is not None:
+            line += f"; list of {listed['members']:,} customers"
+            if "added" in listed:
+                line += f": {listed['added']:,} added, {listed['removed']:,} removed"
+        print(line, file=out)
+    return 0
+
+
+def cmd_segment_test(args: argparse.Namespace, out: TextIO) -> int:
+    import json
+
+    from engine.segments import explain
+    from ops.api_client import api_endpoint
+    from ops.segment_test import (
+        fetch_profile,
+        fetch_segment_rule,
+        moment_ms,
+        profile_context,
+        read_rule,
+        report,
+    )
+
+    if (args.rule is None) == (args.segment is None):
+        return _fail("give either a RULE text or --segment ID (one of them)")
+    if (args.customer is None) == (args.profile is None):
+        return _fail("give either --customer ID (read from a running worker) or --profile FILE.json")
+    settings = _settings(args)
+    rule = read_rule(args.rule) if args.rule is not None else None
+    api = None
+    if args.customer is not None or rule is None:
+        api = api_endpoint(settings, args.api, args.api_key)
+    if rule is None:
+        assert api is not None
+        rule = fetch_segment_rule(api, args.segment)
+    if args.profile is not None:
+        try:
+            profile = json.loads(Path(args.profile).read_bytes())
+        except OSError as exc:
+            return _fail(f"cannot read {args.profile}: {exc.strerror}")
+        except ValueError as exc:
+            return _fail(f"{args.profile} is not JSON: {exc}")
+    else:
+        assert api is not None
+        profile = fetch_profile(api, args.customer)
+    now_ms = moment_ms(args.at) if args.at else int(time.time() * 1000)
+    context = profile_context(profile, now_ms, args.timezone)
+    customer = args.customer or str(profile.get("customer_id", args.profile))
+    for line in report(customer, rule, explain(rule, context), now_ms):
+        print(line, file=out)
     return 0
 
 
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
+    if args.bench_command == "segments":
+        from ops.bench.segments import main as bench_segments
+
+        return bench_segments(args, out)
     if args.bench_command == "import":
         from ops.bench.imports import main as bench_import
 
@@ -342,6 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.add_argument("file", help="YAML with segments: [{id, name, rule}] and/or campaigns: [{id, ...}]")
     apply.add_argument("--dry-run", action="store_true", help="check the file and show what would change")
+    apply.add_argument(
+        "--api", help="the API that takes static lists (default REFRACT_API_URL or this machine's)"
+    )
+    apply.add_argument(
+        "--api-key", help="an admin API key for static lists (default REFRACT_API_KEY or the dev key)"
+    )
     apply.set_defaults(func=cmd_apply)
 
     explain = sub.add_parser("explain", help="a customer's campaign decisions, and why, in plain language")
@@ -349,6 +422,23 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--campaign", help="only this campaign's decisions")
     explain.add_argument("--timezone", default="UTC", help="show times in this zone (default UTC)")
     explain.set_defaults(func=cmd_explain)
+
+    segment = sub.add_parser("segment", help="segments: test a rule against a customer")
+    segment_sub = segment.add_subparsers(dest="segment_command", required=True)
+    test = segment_sub.add_parser("test", help="show, clause by clause, why a customer is in or out")
+    test.add_argument(
+        "rule", nargs="?", help="the rule text, such as 'balance >= 10000 and country == \"UY\"'"
+    )
+    test.add_argument("--segment", help="test a saved segment's rule instead of a RULE text")
+    test.add_argument("--customer", help="the customer id (profile read from a running worker)")
+    test.add_argument("--profile", help="a profile JSON file (as GET /v1/customers/{id} answers)")
+    test.add_argument("--at", help="evaluate at this ISO 8601 moment (default: now)")
+    test.add_argument("--timezone", default="UTC", help="time zone of customers without one (default UTC)")
+    test.add_argument("--api", help="the API address (default REFRACT_API_URL or this machine's worker)")
+    test.add_argument(
+        "--api-key", help="an API key with admin scope (default REFRACT_API_KEY or the dev key)"
+    )
+    test.set_defaults(func=cmd_segment_test)
 
     bench = sub.add_parser("bench", help="benchmarks (print figures and ratios)")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
@@ -364,6 +454,11 @@ def build_parser() -> argparse.ArgumentParser:
         bench_sub.add_parser(
             "campaigns", help="speed with 30 campaigns vs none, and trigger-to-outbox latency"
         )
+    )
+    from ops.bench.segments import add_arguments as add_segments_arguments
+
+    add_segments_arguments(
+        bench_sub.add_parser("segments", help="cost of 50 segments, change latency, backfill, evaluation")
     )
     bench.set_defaults(func=cmd_bench)
 

@@ -210,6 +210,11 @@ def build_worker(
             return
         metrics.SEGMENT_TICKS.inc(len(records))
 
+    @app.timer(interval=2.0)  # type: ignore[untyped-decorator]
+    async def report_segment_members() -> None:
+        if definitions.loaded.is_set() and worker.is_ready()[0]:
+            processor.segment_counts.publish(worker.events_partitions(), definitions.segments)
+
     @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
     async def report_lag() -> None:
         metrics.SEGMENTS_DEFINED.set(len(definitions.segments))

@@ -111,3 +111,9 @@ RATE_LIMITED = Counter(
     ["key_id"],
     registry=REGISTRY,
 )
+SEGMENT_MEMBERS = Gauge(
+    "refract_segment_members",
+    "Customers in each segment, over the partitions this worker owns (sum over workers for the total).",
+    ["segment"],
+    registry=REGISTRY,
+)

@@ -41,6 +41,7 @@ from schemas.codec import decode_envelope, encode
 from streams import metrics
 from streams.customer_store import FUNNEL_COUNTS_KEY, SEGMENTS_EVALUATED_KEY, CustomerStore
 from streams.producer import Delivered, OutRecord, ProduceFailed, Producer
+from streams.segment_counts import SEGMENT_COUNTS_KEY, SegmentCounts
 from streams.timers import SegmentTimers
 
 log = structlog.get_logger(__name__)
@@ -56,6 +57,10 @@ class _Slot:
 
     state: CustomerState | None
     dirty: bool = False
+    loaded: CustomerState | None = field(init=False)  # as read: the segment counts need both
+
+    def __post_init__(self) -> None:
+        self.loaded = self.state
 
 
 @dataclass(slots=True)
@@ -152,6 +157,7 @@ class CustomerProcessor:
         self._planned: tuple[SegmentIndex, frozenset[int]] | None = None
         self._backfill: dict[int, _PartitionBackfill] = {}
         self.timers = SegmentTimers()
+        self.segment_counts = SegmentCounts(store)
         self._producer = producer
         self._events_topic = events_topic
         self._dead_letters_topic = dead_letters_topic
@@ -285,6 +291,12 @@ class CustomerProcessor:
             written.setdefault(partition, {})[FUNNEL_COUNTS_KEY] = counts
             self._uncommitted_funnel[partition] = counts
             out.append(OutRecord(changelog, FUNNEL_COUNTS_KEY, counts, partition))
+        counted = self.segment_counts.prepare(
+            (slot_key[0], slots[slot_key].loaded, state) for slot_key, state in states.items()
+        )
+        for partition, record in counted.items():
+            written.setdefault(partition, {})[SEGMENT_COUNTS_KEY] = record
+            out.append(OutRecord(changelog, SEGMENT_COUNTS_KEY, record, partition))
         self._uncommitted.update(states)
         outcome.dead_letters = sum(1 for r in out if r.topic == self._dead_letters_topic)
         return PreparedBatch(outcome, out, written, states, received, started)
@@ -540,6 +552,7 @@ class CustomerProcessor:
             counts = values.get(FUNNEL_COUNTS_KEY)
             if counts is not None and self._uncommitted_funnel.get(partition) is counts:
                 del self._uncommitted_funnel[partition]
+        self.segment_counts.written(batch.written)
         uncommitted = self._uncommitted
         for slot_key, state in batch.states.items():
             # A later prepared batch may have changed this customer again: keep its state.

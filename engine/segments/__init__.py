@@ -14,7 +14,7 @@ from engine.segments.compiler import Rule, RuleInputs, compile_rule, evaluate
 from engine.segments.context import TIMEZONE_ATTRIBUTE, EvaluationContext, customer_timezone
 from engine.segments.cycles import check_no_cycles, evaluation_order
 from engine.segments.errors import RuleSyntaxError, SegmentCycleError
-from engine.segments.explain import ClauseExplanation, explain
+from engine.segments.explain import Explanation, ValueSeen, explain
 from engine.segments.json_form import condition_json, parse_json
 from engine.segments.nodes import Condition
 from engine.segments.parser import parse_text
@@ -44,13 +44,14 @@ def to_json(rule: Rule | Condition) -> Any:
 
 __all__ = [
     "TIMEZONE_ATTRIBUTE",
-    "ClauseExplanation",
     "Condition",
     "EvaluationContext",
+    "Explanation",
     "Rule",
     "RuleInputs",
     "RuleSyntaxError",
     "SegmentCycleError",
+    "ValueSeen",
     "check_no_cycles",
     "compile_rule",
     "customer_timezone",

@@ -2,7 +2,9 @@
 
 Segments travel as ``Definition`` records on ``refract.definitions`` with the key
 ``segment:<id>`` and a JSON body ``{"name", "description", "rule"}`` (the text form) or
-``{"name", "description", "rule_json"}`` (the JSON form). Pure: reading a body compiles its rule.
+``{"name", "description", "rule_json"}`` (the JSON form), or ``{"kind": "static", "name",
+"description"}`` for a list of customers uploaded as CSV (``engine.segments.static``). Pure:
+reading a body compiles its rule.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from engine.errors import ValidationError
 from engine.segments import Rule, rule_from_json, rule_from_text, to_json, to_text
+from engine.segments.static import RULE_KIND, STATIC_KIND, static_rule
 
 SEGMENT_KIND = "segment"
 # Ids appear in URLs, metric labels and rules (in_segment("...")): keep them plain.
@@ -30,22 +33,30 @@ class SegmentDefinition:
     description: str
     rule: Rule
     updated_at_ms: int = 0
+    kind: str = RULE_KIND  # or STATIC_KIND: members uploaded as a list
+
+    @property
+    def is_static(self) -> bool:
+        return self.kind == STATIC_KIND
 
     @property
     def key(self) -> str:
         return definition_key(self.segment_id)
 
     def as_json(self) -> dict[str, Any]:
-        """How the API shows the segment."""
-        return {
+        """How the API shows the segment (a static segment has no rule to show)."""
+        shown: dict[str, Any] = {
             "id": self.segment_id,
+            "kind": self.kind,
             "version": self.version,
             "name": self.name,
             "description": self.description,
-            "rule": to_text(self.rule),
-            "rule_json": to_json(self.rule),
-            "updated_at_ms": self.updated_at_ms,
         }
+        if not self.is_static:
+            shown["rule"] = to_text(self.rule)
+            shown["rule_json"] = to_json(self.rule)
+        shown["updated_at_ms"] = self.updated_at_ms
+        return shown
 
 
 def definition_key(segment_id: str) -> str:
@@ -77,11 +88,34 @@ def segment_from_body(
     """Read a segment body (as saved, or as sent to the API). Raises RuleSyntaxError or ValidationError."""
     if not isinstance(body, Mapping):
         raise ValidationError("a segment is a JSON object with name, description and rule (or rule_json)")
-    unknown = set(body) - {"id", "name", "description", "rule", "rule_json"}
+    unknown = set(body) - {"id", "kind", "name", "description", "rule", "rule_json"}
     if unknown:
         raise ValidationError(
             f"unknown field {sorted(unknown)[0]!r}; a segment has name, description and rule (or rule_json)",
             field=sorted(unknown)[0],
+        )
+    kind = body.get("kind", RULE_KIND)
+    if kind not in (RULE_KIND, STATIC_KIND):
+        raise ValidationError(
+            f"kind: {kind!r} is not a kind of segment; use 'rule' (the default) or 'static' (a list"
+            " of customers uploaded as CSV)",
+            field="kind",
+        )
+    if kind == STATIC_KIND:
+        if "rule" in body or "rule_json" in body:
+            raise ValidationError(
+                "a static segment has no rule: its members are the customers of the list uploaded"
+                " to /v1/segments/{id}/members",
+                field="rule",
+            )
+        return SegmentDefinition(
+            segment_id=segment_id,
+            version=version,
+            name=_text(body, "name", NAME_MAX, default=segment_id) or segment_id,
+            description=_text(body, "description", DESCRIPTION_MAX),
+            rule=static_rule(segment_id),
+            updated_at_ms=updated_at_ms,
+            kind=STATIC_KIND,
         )
     if ("rule" in body) == ("rule_json" in body):
         raise ValidationError(

@@ -1,10 +1,10 @@
 """``refract bench campaigns``: the processor's speed with 30 live campaigns, and trigger-to-outbox latency.
 
-In one run, on the same events (100,000 customers, 300,000 events of which 20% business events):
-one worker with 20 segments and no campaigns (the baseline), then one worker with the same 20
-segments and 30 campaigns of mixed triggers (business events with conditions, segment entries). Then the latency: business
-events posted to ``POST /v1/events`` at a fixed rate, each timed from its 202 to its ``Delivery``
-being readable on ``refract.deliveries``.
+In one run, on the same events (100,000 customers, 300,000 events of which 20% business
+events): one worker with 20 segments and no campaigns (the baseline), then one worker with the
+same 20 segments and 30 campaigns of mixed triggers (business events with conditions, segment
+entries). Then the latency: business events posted to ``POST /v1/events`` at a fixed rate, each
+timed from its 202 to its ``Delivery`` being readable on ``refract.deliveries``.
 """
 
 from __future__ import annotations

@@ -233,3 +233,122 @@ def test_a_restarted_worker_rebuilds_its_timers_from_the_states(
     worker.start()
     worker.wait_ready()
     wait_for(lambda: kinds() == ["ENTERED", "EXITED"], timeout_s=120, message="cy left after the restart")
+
+
+def gauge(worker: WorkerProcess, segment: str) -> float | None:
+    prefix = f'refract_segment_members{{segment="{segment}"}} '
+    for line in worker.api.get("/metrics", key=None).body.splitlines():
+        if line.startswith(prefix):
+            return float(line[len(prefix) :])
+    return None
+
+
+def test_member_counts_add_up_over_both_workers(workers: WorkerFactory) -> None:
+    first = workers.start("w1")
+    second = workers.start("w2")
+    wait_for(
+        lambda: (
+            len(first.api.get("/readyz", key=None).body.get("partitions", [])) == 2
+            and len(second.api.get("/readyz", key=None).body.get("partitions", [])) == 2
+        ),
+        timeout_s=90,
+        message="the partitions split between the two workers",
+    )
+    assert first.api.request("PUT", "/v1/segments/rich", {"rule": "balance >= 20000"}).status == 201
+    customers = {f"c-{i}": 1_000 * i for i in range(40)}
+    answer = first.api.post(
+        "/v1/customers",
+        {"customers": [{"customer_id": c, "attributes": {"balance": b}} for c, b in customers.items()]},
+    )
+    assert answer.status == 202
+    rich = sum(1 for balance in customers.values() if balance >= 20_000)
+
+    def counted(worker: WorkerProcess, expected: int) -> dict[str, Any] | None:
+        body: dict[str, Any] = worker.api.get("/v1/segments/rich").body
+        return body if body["members"] == expected else None
+
+    body = wait_for(lambda: counted(second, rich), timeout_s=60, message=f"{rich} members counted")
+    assert sorted(body["members_by_partition"]) == ["0", "1", "2", "3"]
+    assert "members_missing_partitions" not in body
+    wait_for(
+        lambda: (
+            (gauge(first, "rich") or 0) + (gauge(second, "rich") or 0) == rich
+            and gauge(first, "rich") is not None
+            and gauge(second, "rich") is not None
+        ),
+        timeout_s=30,
+        message="each worker's gauge covers its own partitions",
+    )
+
+    first.api.post("/v1/customers", {"customer_id": "c-39", "attributes": {"balance": 0}})
+    first.api.post("/v1/customers", {"customer_id": "c-39", "attributes": {"balance": 0}})  # no change
+    wait_for(lambda: counted(first, rich - 1), timeout_s=60, message="the exit counted once")
+
+
+def test_a_static_list_upload_enters_and_exits_customers_and_in_segment_reads_it(
+    workers: WorkerFactory, kafka: KafkaFixture, namespace: str, tmp_path: Path
+) -> None:
+    worker = workers.start()
+    api = worker.api
+    assert api.request("PUT", "/v1/segments/vips", {"kind": "static", "name": "VIPs"}).status == 201
+    reader = api.request("PUT", "/v1/segments/rich-vips", {"rule": 'in_segment("vips") and balance > 10'})
+    assert reader.status == 201
+    for customer in ("a", "b", "c"):
+        api.post("/v1/customers", {"customer_id": customer, "attributes": {"balance": 100}})
+    wait_for(lambda: all(profile(worker, c, 1) for c in "abc"), message="three customers stored")
+
+    uploaded = api.request(
+        "PUT", "/v1/segments/vips/members", raw=b"customer_id\na\nb\n", content_type="text/csv"
+    )
+    assert uploaded.status == 200, uploaded.body
+    assert (uploaded.body["added"], uploaded.body["removed"]) == (2, 0)
+
+    def changes() -> set[tuple[str, str, str]]:
+        return {
+            (c, change["segment_id"], change["change"])
+            for c in "abc"
+            for change in segment_changes(kafka, namespace, c)
+        }
+
+    entered = {(c, s, "ENTERED") for c in "ab" for s in ("vips", "rich-vips")}
+    wait_for(lambda: changes() == entered, timeout_s=60, message="a and b entered both segments")
+    assert wait_for(lambda: api.get("/v1/segments/vips").body["members"] == 2 or None, message="two counted")
+    assert api.get("/v1/segments/vips/members").body["members"] == ["a", "b"]
+    assert "$static:vips" not in api.get("/v1/customers/a").body["attributes"]
+
+    # Apply a file whose list replaces the upload: b leaves, c joins.
+    (tmp_path / "vips.csv").write_text("customer_id\na\nc\n")
+    (tmp_path / "segments.yaml").write_text(
+        "segments:\n  - {id: vips, kind: static, name: VIPs, members_file: vips.csv}\n"
+    )
+    applied = subprocess.run(
+        [sys.executable, "-m", "ops.cli", "apply", str(tmp_path / "segments.yaml"), "--api", api.url],
+        env={**workers.env(), "REFRACT_API_KEY": api.key or ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert (
+        applied.stdout.strip()
+        == "segment vips: unchanged (version 1); list of 2 customers: 1 added, 1 removed"
+    )
+    wait_for(
+        lambda: (
+            changes()
+            == entered
+            | {
+                ("b", "vips", "EXITED"),
+                ("b", "rich-vips", "EXITED"),
+                ("c", "vips", "ENTERED"),
+                ("c", "rich-vips", "ENTERED"),
+            }
+        ),
+        timeout_s=60,
+        message="b left and c joined",
+    )
+    assert api.get("/v1/segments/vips/members").body["members"] == ["a", "c"]
+    refused = api.request(
+        "PUT", "/v1/segments/rich-vips/members", raw=b"customer_id\na\n", content_type="text/csv"
+    )
+    assert refused.status == 409 and refused.body["error"]["code"] == "segment_not_static"

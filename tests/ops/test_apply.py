@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
@@ -82,3 +84,15 @@ def test_a_loop_with_a_saved_segment_is_refused() -> None:
     planned = load_apply_file(b'segments:\n  - id: a\n    rule: in_segment("b")\n')
     with pytest.raises(SegmentCycleError):
         plan_versions(planned, {"segment:b": existing("b", 1, {"rule": 'in_segment("a")'})}, 1, "t")
+
+
+def test_a_static_segment_reads_its_members_file_beside_the_yaml(tmp_path: Path) -> None:
+    folder = tmp_path
+    (folder / "vip.csv").write_text("customer_id\nc-1\nc-2\n")
+    planned = load_apply_file(b"segments:\n  - {id: vip-list, kind: static, members_file: vip.csv}\n", folder)
+    assert planned[0].members == ("c-1", "c-2") and planned[0].body == {"kind": "static"}
+
+
+def test_a_members_file_on_a_rule_segment_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"segments\[0\] \(rich\): members_file: only a static segment"):
+        load_apply_file(b"segments:\n  - {id: rich, rule: vip, members_file: x.csv}\n")

@@ -1,0 +1,339 @@
+"""``refract bench segments``: what 50 segments cost a worker, how soon changes are readable, backfill.
+
+In one run: the events/s of one worker folding the same events with no segment and with 50
+segments of mixed kinds (attribute, windowed count and sum, date), the ratio of the two; the
+latency from an event being appended to its ``SegmentChange`` being readable, at a steady rate;
+the time to evaluate a new segment over every stored customer; and, in process, the cost of one
+rule evaluation per customer per segment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from confluent_kafka import Consumer, Producer
+
+from api.auth import mint_key
+from engine.events import CustomerUpdate, Envelope
+from engine.fold import fold
+from engine.segments import EvaluationContext, evaluate, rule_from_text
+from engine.segments.definition import SEGMENT_KIND
+from engine.segments.membership import CompiledSegment, SegmentIndex, inputs_changed_by, update
+from engine.state import CustomerState, evolve
+from engine.topics import TopicNames
+from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions
+from ops.bench.workload import CITIES, envelopes
+from ops.config import load_settings
+from ops.runtime import kafka_bootstrap
+from schemas.codec import decode, encode_envelope
+from streams.definitions import definition_record
+from streams.producer import Producer as RefractProducer
+from streams.topic_admin import ensure_topics
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--events", type=int, default=500_000, help="events to fold (default 500,000)")
+    parser.add_argument("--customers", type=int, default=100_000, help="distinct customers (default 100,000)")
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--rate", type=int, default=2000, help="events/s of the latency run (default 2,000)")
+    parser.add_argument("--latency-seconds", type=float, default=15.0, help="length of the latency run")
+
+
+def segment_rules() -> dict[str, str]:
+    """50 segments: 20 on attributes, 20 on windows of the customer's events, 10 on dates."""
+    rules: dict[str, str] = {}
+    for i in range(10):
+        rules[f"balance-{i}"] = f"balance >= {5_000 * (i + 1)}"
+    for i, city in enumerate(CITIES[:5]):
+        rules[f"city-{i}"] = f'city == "{city}" and segment_score >= {100 * i}'
+    for i in range(5):
+        rules[f"score-{i}"] = f'segment_score > {200 * i} and "card" in products'
+    for i, days in enumerate((1, 2, 3, 7, 14, 30, 60, 90, 180, 365)):
+        rules[f"tx-count-{i}"] = f'count(event="card_transaction", within="{days}d") >= {1 + i % 3}'
+    for i, days in enumerate((1, 7, 30, 90, 365)):
+        rules[f"tx-sum-{i}"] = (
+            f'sum(event="card_transaction", field="amount", within="{days}d") > {500 * (i + 1)}'
+        )
+    for i, days in enumerate((1, 3, 7, 14, 30)):
+        rules[f"clicks-{i}"] = f'count(interaction="click", within="{days}d") >= 1'
+    for i, days in enumerate((1, 7, 30, 60, 90, 120, 180, 270, 365, 730)):
+        rules[f"dormant-{i}"] = f"days_since(last_login) > {days}"
+    assert len(rules) == 50
+    return rules
+
+
+def _save_segments(bootstrap: str, namespace: str, rules: dict[str, str]) -> None:
+    topic = TopicNames(namespace).definitions
+    now_ms = int(time.time() * 1000)
+    records = [
+        definition_record(topic, SEGMENT_KIND, segment_id, 1, {"rule": rule}, deleted=False, now_ms=now_ms)
+        for segment_id, rule in rules.items()
+    ]
+
+    async def send() -> None:
+        producer = RefractProducer(bootstrap, client_id="bench-segments")
+        try:
+            await producer.send_batch(records)
+        finally:
+            producer.close()
+
+    asyncio.run(send())
+
+
+def _metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+class _Worker:
+    """One worker process of a fresh namespace, with the bench's admin key."""
+
+    def __init__(self, bootstrap: str, namespace: str, partitions: int, work: Path) -> None:
+        key = mint_key({"admin"})
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REFRACT_")}
+        env.update(
+            REFRACT_NAMESPACE=namespace,
+            REFRACT_KAFKA_BOOTSTRAP=bootstrap,
+            REFRACT_PARTITIONS=str(partitions),
+            REFRACT_DATA_DIR=str(work / namespace),
+            REFRACT_LOG_LEVEL="info",
+            REFRACT_STANDBY_REPLICAS="0",
+            REFRACT_API_KEYS=f"{key.setting.key_id}:{key.setting.secret_sha256}:admin",
+        )
+        self.port = _free_port()
+        self.partitions = partitions
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "worker", "--web-port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(work / f"{namespace}.log", "wb"),  # noqa: SIM115 - closed when the process exits
+        )
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit("a worker exited early; see its log")
+            if sorted(_ready_partitions(self.port) or []) == list(range(self.partitions)):
+                return
+            time.sleep(0.2)
+        raise SystemExit("the worker was not ready within 3 minutes")
+
+    def wait_processed(self, events: int) -> float:
+        """Seconds from the first to the ``events``-th processed event."""
+        first_at, first_count = None, 0.0
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            total = _processed(self.port)
+            now = time.perf_counter()
+            if first_at is None and total > 0:
+                first_at, first_count = now, total
+            if total >= events:
+                assert first_at is not None
+                return (now - first_at) * events / max(1.0, events - first_count)
+            if self.process.poll() is not None:
+                raise SystemExit("a worker exited early; see its log")
+            time.sleep(0.1)
+        raise SystemExit("the worker did not finish in an hour")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _throughput(
+    bootstrap: str, namespace: str, partitions: int, work: Path, records: list[tuple[bytes, bytes]]
+) -> tuple[float, _Worker]:
+    """events/s of one worker over ``records``; the worker is left running."""
+    worker = _Worker(bootstrap, namespace, partitions, work)
+    worker.wait_ready()
+    _produce(bootstrap, TopicNames(namespace).events, records)
+    seconds = worker.wait_processed(len(records))
+    return len(records) / seconds, worker
+
+
+def _latency(
+    bootstrap: str, namespace: str, worker: _Worker, rate: int, seconds: float, customers: int
+) -> list[float]:
+    """ms from append to a readable SegmentChange, for events that each cross balance-0's threshold."""
+    topics = TopicNames(namespace)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-latency-{uuid.uuid4().hex}",
+            "auto.offset.reset": "latest",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 5,
+        }
+    )
+    consumer.subscribe([topics.segment_changes])
+    while not consumer.assignment():
+        consumer.poll(0.1)
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 1}
+    )
+    rng = random.Random(11)
+    prefix = f"lat-{uuid.uuid4().hex[:6]}"
+    appended_ms: dict[str, int] = {}
+    latencies: list[float] = []
+    total = int(rate * seconds)
+    started = time.perf_counter()
+    sent = 0
+    while sent < total or len(latencies) < len(appended_ms) * 0.99:
+        now = time.perf_counter()
+        due = min(total, int((now - started) * rate))
+        while sent < due:
+            customer = f"cust-{rng.randrange(customers):07d}"
+            at_ms = int(time.time() * 1000)
+            event_id = f"{prefix}-{sent}"
+            # Alternate far above and far below balance-0's threshold: every event changes it.
+            balance = 1_000_000 if sent % 2 == 0 else 0
+            envelope = Envelope(
+                event_id, customer, at_ms, at_ms, "bench", CustomerUpdate(set={"balance": balance})
+            )
+            producer.produce(topics.events, encode_envelope(envelope), customer.encode())
+            appended_ms[event_id] = at_ms
+            sent += 1
+        producer.poll(0)
+        for message in consumer.consume(1000, 0.005):
+            if message.error() or message.value() is None:
+                continue
+            _, fields = decode(message.value() or b"")
+            if fields["segment_id"] == "balance-0" and fields["caused_by_event_id"] in appended_ms:
+                latencies.append(time.time() * 1000 - appended_ms[fields["caused_by_event_id"]])
+        if time.perf_counter() - started > seconds + 60:
+            break
+    producer.flush(30)
+    consumer.close()
+    return latencies
+
+
+def _backfill(bootstrap: str, namespace: str, worker: _Worker, stored: int) -> float:
+    """Seconds from saving a new segment to every stored customer being evaluated for it."""
+    before = _metric(worker.port, "refract_segment_backfill_customers_total")
+    started = time.perf_counter()
+    _save_segments(bootstrap, namespace, {"backfill-new": "balance >= 12345"})
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        done = _metric(worker.port, "refract_segment_backfill_customers_total") - before
+        if done >= stored and _metric(worker.port, "refract_segment_backfill_partitions") == 0:
+            return time.perf_counter() - started
+        time.sleep(0.05)
+    raise SystemExit("the backfill did not finish in 10 minutes")
+
+
+def _evaluation_cost(rules: dict[str, str], events: int, customers: int) -> tuple[float, float]:
+    """(µs per rule evaluation per customer, µs of membership update per event), in process."""
+    index = SegmentIndex.build(CompiledSegment(s, 1, rule_from_text(r)) for s, r in rules.items())
+    states: dict[str, CustomerState] = {}
+    folded = list(envelopes(min(events, 50_000), min(customers, 5_000), seed=3))
+    update_seconds = 0.0
+    for offset, envelope in enumerate(folded):
+        before = states.get(envelope.customer_id)
+        after = fold(before, envelope, offset)
+        if after is None or after is before:
+            continue
+        started = time.perf_counter()
+        result = update(index, before, after, inputs_changed_by(envelope.payload), envelope.received_at_ms)
+        update_seconds += time.perf_counter() - started
+        states[envelope.customer_id] = evolve(
+            after, {"segments": result.segments, "segment_due_ms": result.segment_due_ms}
+        )
+    now_ms = max(envelope.received_at_ms for envelope in folded)
+    compiled = [index.segments[s].rule for s in index.order]
+    contexts = [
+        EvaluationContext.for_customer(
+            state.attributes,
+            now_ms,
+            campaign_attributes=state.campaign_attributes,
+            behaviour=state.behaviour,
+            segments=frozenset(state.segments),
+        )
+        for state in states.values()
+    ]
+    started = time.perf_counter()
+    for context in contexts:
+        for rule in compiled:
+            evaluate(rule, context)
+    evaluation_us = (time.perf_counter() - started) * 1e6 / (len(contexts) * len(compiled))
+    return evaluation_us, update_seconds * 1e6 / len(folded)
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def main(args: argparse.Namespace, out: TextIO) -> int:
+    settings = load_settings()
+    bootstrap = kafka_bootstrap(settings, start_local=True)
+    work = Path(tempfile.mkdtemp(prefix="refract-bench-segments-"))
+    run = uuid.uuid4().hex[:6]
+    n, customers, partitions = args.events, args.customers, args.partitions
+    rules = segment_rules()
+    print(f"Generating {n:,} events for {customers:,} customers ...", file=out, flush=True)
+    records = [(e.customer_id.encode(), encode_envelope(e)) for e in envelopes(n, customers)]
+
+    print("In process: rule evaluation and membership update cost ...", file=out, flush=True)
+    evaluation_us, update_us = _evaluation_cost(rules, n, customers)
+
+    plain, segmented = f"bseg{run}a", f"bseg{run}b"
+    for space in (plain, segmented):
+        ensure_topics(bootstrap, replace(settings, namespace=space, partitions=partitions))
+    print("One worker, no segments ...", file=out, flush=True)
+    rate_plain, worker = _throughput(bootstrap, plain, partitions, work, records)
+    worker.stop()
+    print("One worker, 50 segments ...", file=out, flush=True)
+    _save_segments(bootstrap, segmented, rules)
+    rate_segments, worker = _throughput(bootstrap, segmented, partitions, work, records)
+    try:
+        print(f"Latency at {args.rate:,} events/s for {args.latency_seconds:.0f} s ...", file=out, flush=True)
+        latencies = _latency(bootstrap, segmented, worker, args.rate, args.latency_seconds, customers)
+        print("Backfill of a new segment over the stored customers ...", file=out, flush=True)
+        stored = len({key for key, _ in records})
+        backfill_s = _backfill(bootstrap, segmented, worker, stored)
+    finally:
+        worker.stop()
+
+    print(
+        f"\nrefract bench segments: {n:,} events, {customers:,} customers, {len(rules)} segments,"
+        f" {partitions} partitions",
+        file=out,
+    )
+    print(f"  one worker, no segments                {rate_plain:>10,.0f} events/s", file=out)
+    print(f"  one worker, 50 segments                {rate_segments:>10,.0f} events/s", file=out)
+    print(f"  50 segments / no segments              {rate_segments / rate_plain:>10.2f}x", file=out)
+    if latencies:
+        print(
+            f"  append -> SegmentChange readable       p50 {_percentile(latencies, 0.5):,.0f} ms,"
+            f" p99 {_percentile(latencies, 0.99):,.0f} ms ({len(latencies):,} changes at {args.rate:,}/s;"
+            f" mean {statistics.fmean(latencies):,.0f} ms)",
+            file=out,
+        )
+    print(f"  backfill of a new segment              {backfill_s:>10.1f} s ({stored:,} customers)", file=out)
+    print(
+        f"  rule evaluation (in process)           {evaluation_us:>10.2f} µs per customer per segment",
+        file=out,
+    )
+    print(f"  membership update, 50 segments         {update_us:>10.1f} µs per event (in process)", file=out)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
