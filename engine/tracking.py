@@ -96,6 +96,8 @@ class TrackingLinks:
         expires_at_ms: int | None = None,
     ) -> str:
         """``document`` with its http(s) ``href`` links tracked and the open pixel added."""
+        if "href" not in document.lower():
+            return self._with_pixel(document, context) if open_pixel else document
         finder = _LinkFinder()
         finder.feed(document)
         finder.close()
@@ -136,6 +138,16 @@ class TrackingLinks:
             done = at
         pieces.append(document[done:])
         return "".join(pieces)
+
+    def _with_pixel(self, document: str, context: MessageContext) -> str:
+        """The pixel before ``</body>`` (or at the end): a document without links is not parsed."""
+        if f"{self.base}/t/o/" in document:
+            return document
+        pixel = (
+            f'<img src="{html.escape(self.open_pixel_url(context), quote=True)}" width="1" height="1" alt="">'
+        )
+        at = document.lower().rfind("</body")
+        return document + pixel if at < 0 else document[:at] + pixel + document[at:]
 
     def track_text(self, text: str, context: MessageContext, *, expires_at_ms: int | None = None) -> str:
         """``text`` (an SMS, an email's plain part) with every http(s) URL tracked."""

@@ -16,8 +16,11 @@ import faust
 import structlog
 from faust.types import TP
 
+from engine.campaigns.links import TrackedLinks
 from engine.settings import Settings
+from engine.signing import Signer
 from engine.topics import TopicNames
+from engine.tracking import TrackingLinks
 from schemas.codec import encode_envelope
 from streams import metrics
 from streams.batch_topic import batch_topic, pump
@@ -149,6 +152,8 @@ def build_worker(
         dead_letters_topic=topics.dead_letters,
         segment_changes_topic=topics.segment_changes,
         deliveries_topic=topics.deliveries,
+        contacts_topic=topics.contacts,
+        links=TrackedLinks(TrackingLinks(Signer(settings.signing_secrets), settings.links_url)),
         audit_topic=topics.audit,
         segment_index=lambda: definitions.index,
         campaign_catalog=lambda: definitions.catalog,

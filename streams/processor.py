@@ -23,6 +23,7 @@ from engine.campaigns.audit import Decision
 from engine.campaigns.catalog import EMPTY_CATALOG, CampaignCatalog
 from engine.campaigns.execution import FunnelMove, react
 from engine.campaigns.links import MessageLinks, NoLinks
+from engine.contact_index import contact_index_records
 from engine.deliveries import Delivery
 from engine.errors import DecodeError, RefractError, ValidationError
 from engine.events import Envelope
@@ -39,6 +40,7 @@ from engine.segments.membership import update as update_memberships
 from engine.state import CustomerState, evolve, from_document, to_document
 from schemas.codec import decode_envelope, encode
 from streams import metrics
+from streams.contact_directory import contact_records
 from streams.customer_store import FUNNEL_COUNTS_KEY, SEGMENTS_EVALUATED_KEY, CustomerStore
 from streams.producer import Delivered, OutRecord, ProduceFailed, Producer
 from streams.segment_counts import SEGMENT_COUNTS_KEY, SegmentCounts
@@ -134,6 +136,7 @@ class CustomerProcessor:
         dead_letters_topic: str,
         segment_changes_topic: str = "",
         deliveries_topic: str = "",
+        contacts_topic: str = "",
         audit_topic: str = "",
         segment_index: Callable[[], SegmentIndex] = lambda: EMPTY_INDEX,
         campaign_catalog: Callable[[], CampaignCatalog] = lambda: EMPTY_CATALOG,
@@ -149,6 +152,7 @@ class CustomerProcessor:
         self._campaign_catalog = campaign_catalog
         self._links: MessageLinks = links or NoLinks()
         self._deliveries_topic = deliveries_topic
+        self._contacts_topic = contacts_topic
         self._audit_topic = audit_topic
         self._default_timezone = default_timezone
         self._assigned_partitions = assigned_partitions
@@ -247,6 +251,8 @@ class CustomerProcessor:
             if new_state is slot.state:
                 outcome.replayed += 1
                 continue
+            if self._contacts_topic:
+                self._index_contacts(before, new_state, envelope.customer_id, out)
             slot.state = new_state
             slot.dirty = True
             if changes:
@@ -468,6 +474,29 @@ class CustomerProcessor:
             out.append(OutRecord(self._audit_topic, key, encode("Decision", decision.to_record()), partition))
         outcome.deliveries += len(deliveries)
         outcome.decisions += len(decisions)
+
+    def _index_contacts(
+        self,
+        before: CustomerState | None,
+        after: CustomerState | None,
+        customer_id: str,
+        out: list[OutRecord],
+    ) -> None:
+        """Keep the contact index (address -> customer, for inbound replies) in step with the profile."""
+        old = before.contacts if before is not None else None
+        new = after.contacts if after is not None else None
+        if old is new or (
+            old is not None and new is not None and (old.email, old.phone) == (new.email, new.phone)
+        ):
+            return
+        records = contact_index_records(
+            old.email if old else None,
+            old.phone if old else None,
+            new.email if new else None,
+            new.phone if new else None,
+            customer_id,
+        )
+        out.extend(contact_records(self._contacts_topic, records))
 
     def funnel_counts(self, partition: int) -> dict[str, dict[str, dict[str, int]]]:
         """campaign -> arm -> stage -> runs, for one partition (including batches not yet committed)."""

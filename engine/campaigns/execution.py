@@ -38,6 +38,7 @@ from engine.campaigns.schedule import next_local_time, quiet_until
 from engine.campaigns.templates import TemplateRenderError
 from engine.deliveries import Delivery, delivery_id
 from engine.events import BusinessEvent, Envelope, Interaction, ReferralClick, Tick
+from engine.feedback import MessageContext
 from engine.segments.calendar import zone
 from engine.segments.compiler import evaluate
 from engine.segments.context import EvaluationContext, customer_timezone
@@ -146,7 +147,7 @@ class _Turn:
             return
         self.set_run(campaign_id, run.with_stage(stage, self.now))
         self.funnel.append(FunnelMove(campaign_id, run.version, run.arm, stage))
-        if stage != "entered":  # the start has its own audit record
+        if stage not in ("entered", "reached"):  # the start and the send have their own records
             self.decide("funnel", campaign_id, "stage", "stage", stage=stage, arm=run.arm)
 
     # --- the event's meaning for funnels and waiting flows ----------------------------------
@@ -472,7 +473,9 @@ class _Turn:
         for index, (platform, address) in enumerate(addresses):
             step_key = step.step_id if index == 0 else f"{step.step_id}#{index}"
             identifier = delivery_id(self.customer_id, campaign_id, run.version, run.run_id, step_key)
-            unsubscribe = self.links.unsubscribe_url(identifier, self.customer_id, campaign_id)
+            category = campaign.categories[0] if campaign.categories else None
+            message = MessageContext(identifier, self.customer_id, campaign_id, channel, category)
+            unsubscribe = self.links.unsubscribe_url(message) if channel == "email" else None
             variables = {
                 "customer": {"id": self.customer_id, **self.state.attributes},
                 "event": dict(run.trigger),
@@ -493,7 +496,8 @@ class _Turn:
                 )
                 return step.next_step, run
             parts = with_opt_out(channel, parts, unsubscribe)
-            parts = self.links.instrument(channel, parts, identifier, self.customer_id, campaign_id)
+            expires_at_ms = self.now + step.expires_after_ms
+            parts = self.links.instrument(parts, message, expires_at_ms)
             if platform is not None:
                 parts["platform"] = platform
             self.deliveries.append(
@@ -508,7 +512,7 @@ class _Turn:
                     address=address,
                     content=parts,
                     created_at_ms=self.now,
-                    expires_at_ms=self.now + step.expires_after_ms,
+                    expires_at_ms=expires_at_ms,
                 )
             )
             self.decide(

@@ -13,18 +13,20 @@ import re
 from typing import Protocol
 
 from engine.events import Channel
+from engine.feedback import MessageContext
+from engine.tracking import TrackingLinks
 
 SMS_OPT_OUT = "Reply STOP to opt out."
 _STOP = re.compile(r"\bSTOP\b")
 
 
 class MessageLinks(Protocol):
-    def unsubscribe_url(self, delivery_id: str, customer_id: str, campaign_id: str) -> str | None:
+    def unsubscribe_url(self, context: MessageContext) -> str | None:
         """The signed one-click unsubscribe URL for a message, or None when none can be made."""
         ...
 
     def instrument(
-        self, channel: Channel, parts: dict[str, str], delivery_id: str, customer_id: str, campaign_id: str
+        self, parts: dict[str, str], context: MessageContext, expires_at_ms: int
     ) -> dict[str, str]:
         """``parts`` with tracked links (clicks, opens); may return them unchanged."""
         ...
@@ -33,12 +35,36 @@ class MessageLinks(Protocol):
 class NoLinks:
     """No signing secret configured: no unsubscribe URL and no tracking (opt-out text still added)."""
 
-    def unsubscribe_url(self, delivery_id: str, customer_id: str, campaign_id: str) -> str | None:
+    def unsubscribe_url(self, context: MessageContext) -> str | None:
         return None
 
     def instrument(
-        self, channel: Channel, parts: dict[str, str], delivery_id: str, customer_id: str, campaign_id: str
+        self, parts: dict[str, str], context: MessageContext, expires_at_ms: int
     ) -> dict[str, str]:
+        return parts
+
+
+class TrackedLinks:
+    """Signed links (``engine.tracking``): click tracking in email and SMS, the open pixel, and the
+    one-click unsubscribe link scoped to the campaign."""
+
+    def __init__(self, tracking: TrackingLinks) -> None:
+        self.tracking = tracking
+
+    def unsubscribe_url(self, context: MessageContext) -> str | None:
+        return self.tracking.unsubscribe_url(context, "campaign")
+
+    def instrument(
+        self, parts: dict[str, str], context: MessageContext, expires_at_ms: int
+    ) -> dict[str, str]:
+        # Links outlive the message's delivery deadline: people open emails days later.
+        if context.channel == "email":
+            if "html" in parts:
+                parts["html"] = self.tracking.track_html(parts["html"], context)
+            if "text" in parts:
+                parts["text"] = self.tracking.track_text(parts["text"], context)
+        elif context.channel == "sms" and "text" in parts:
+            parts["text"] = self.tracking.track_text(parts["text"], context)
         return parts
 
 

@@ -11,16 +11,12 @@ import pytest
 
 from connectors.webhooks.mailgun import mailgun_signature
 from connectors.webhooks.twilio import twilio_signature
-from engine.contact_index import contact_index_records
 from engine.events import ConsentUpdate, Envelope, Interaction
 from engine.feedback import MessageContext, open_interaction_id
-from engine.settings import Settings
 from engine.signing import Signer
 from engine.topics import TopicNames
 from engine.tracking import TrackingLinks
 from schemas.codec import decode_envelope
-from streams.contact_directory import contact_records
-from streams.topic_admin import ensure_topics
 from tests.support.kafka import KafkaFixture
 from tests.support.waiting import wait_for
 from tests.support.workers import SIGNING_SECRET, WorkerFactory, WorkerProcess
@@ -117,19 +113,21 @@ def test_opens_clicks_and_unsubscribes_reach_the_log_and_the_profile(
 def test_provider_webhooks_are_verified_and_stop_finds_the_customer_by_phone(
     workers: WorkerFactory, kafka: KafkaFixture, namespace: str
 ) -> None:
-    # The customer processor keeps the contacts topic; here the test writes what it would.
-    topics = TopicNames(namespace)
-    ensure_topics(kafka.bootstrap, Settings(namespace=namespace, partitions=4))
-    producer = kafka.producer()
-    for record in contact_records(
-        topics.contacts, contact_index_records(None, None, None, "+59899123456", "fb-bob")
-    ):
-        producer.produce(record.topic, record.value, record.key)
-    assert producer.flush(10) == 0
     worker = workers.start(
         REFRACT_MAILGUN_WEBHOOK_KEY=MAILGUN_KEY,
         REFRACT_TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
         REFRACT_PUBLIC_URL="https://go.bank.example",
+    )
+    # The customer processor keeps the contact index from the profile's contacts.
+    posted = worker.api.post(
+        "/v1/customers", {"customer_id": "fb-bob", "contacts": {"phone": "+59899123456"}}
+    )
+    assert posted.status == 202
+    wait_for(lambda: profile(worker, "fb-bob", 1), message="bob's phone folded")
+    contacts = TopicNames(namespace).contacts
+    wait_for(
+        lambda: (b"phone:+59899123456", b"fb-bob") in [(k, v) for k, v, _, _ in kafka.read_all(contacts)],
+        message="bob's phone in the contact index",
     )
 
     token, timestamp = "t" * 50, str(int(time.time()))
@@ -156,6 +154,6 @@ def test_provider_webhooks_are_verified_and_stop_finds_the_customer_by_phone(
     )
     assert status == 200 and b"<Response>" in twiml
 
-    state = wait_for(lambda: profile(worker, "fb-bob", 2), message="bob's delivery and STOP folded")
+    state = wait_for(lambda: profile(worker, "fb-bob", 3), message="bob's delivery and STOP folded")
     assert state["delivery_counts"] == {"sent:email": 1}
     assert state["consent"] == {"channel:sms": False}

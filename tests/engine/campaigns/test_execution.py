@@ -364,40 +364,32 @@ def test_a_replay_of_the_same_events_gives_the_same_delivery_ids():
     assert run() == run()
 
 
-def test_every_email_carries_the_unsubscribe_link_the_worker_signs():
-    class Links:
-        def unsubscribe_url(self, delivery_id, customer_id, campaign_id):
-            return f"https://refract.example/u/{delivery_id}"
-
-        def instrument(self, channel, parts, delivery_id, customer_id, campaign_id):
-            return parts
-
+def test_every_email_carries_the_signed_unsubscribe_link_and_tracked_links():
     from engine.campaigns.execution import react
+    from engine.campaigns.links import TrackedLinks
     from engine.events import BusinessEvent
+    from engine.fold import fold
+    from engine.signing import Signer
+    from engine.tracking import TrackingLinks
     from tests.engine.campaigns.support import envelope
 
-    cat = catalog(
-        make_campaign(
-            content={
-                "hello": {
-                    "channel": "email",
-                    "subject": "s",
-                    "html": "<html><body><p>x</p></body></html>",
-                    "text": "t",
-                }
-            }
-        )
-    )
+    tracking = TrackingLinks(Signer(("s" * 32,)), "https://go.bank.example")
+    html = '<html><body><p><a href="https://bank.example/offer">See it</a></p></body></html>'
+    content = {"hello": {"channel": "email", "subject": "s", "html": html, "text": "Visit https://bank.example/x"}}
+    cat = catalog(make_campaign(content=content, categories=["cards"]))
     customer = Customer().setup(cat)
     env = envelope("c-1", BusinessEvent(name="signed_up"), T0)
-    from engine.fold import fold
-
     after = fold(customer.state, env, 99)
-    [delivery] = react(customer.state, after, env, (), cat, links=Links()).deliveries
-    url = f"https://refract.example/u/{delivery.delivery_id}"
-    assert delivery.content["unsubscribe_url"] == url
-    assert f'href="{url}"' in delivery.content["html"] and delivery.content["html"].endswith("</body></html>")
-    assert url in delivery.content["text"]
+    [delivery] = react(customer.state, after, env, (), cat, links=TrackedLinks(tracking)).deliveries
+    url = delivery.content["unsubscribe_url"]
+    assert url.startswith("https://go.bank.example/u/")
+    unsubscribe = tracking.read_unsubscribe(url.rsplit("/", 1)[1], now_ms=T0)
+    assert unsubscribe.context.delivery_id == delivery.delivery_id and unsubscribe.scope == "campaign"
+    body = delivery.content["html"]
+    assert "https://bank.example/offer" not in body and "https://go.bank.example/t/c/" in body
+    assert "/t/o/" in body and body.endswith("</body></html>")
+    assert url.replace("&", "&amp;") in body or url in body  # the footer link (the template had none)
+    assert "https://go.bank.example/t/c/" in delivery.content["text"] and url in delivery.content["text"]
 
 
 def test_push_goes_to_every_token_of_the_customer_with_distinct_ids():
