@@ -95,10 +95,12 @@ class Authenticator:
             raise ApiError(401, "invalid_api_key", "the API key is not valid")
         return key
 
-    def require(self, request: web.Request, scope: str) -> ApiKeySetting:
+    def require(self, request: web.Request, scope: str, *, in_body: str | None = None) -> ApiKeySetting:
+        """The key of the request, allowed ``scope``; ``in_body``: a key sent in the body (beacons
+        cannot set headers), used when the headers carry none."""
         header = request.headers.get("Authorization", "")
         presented = header[7:].strip() if header.lower().startswith("bearer ") else None
-        presented = presented or request.headers.get("X-Api-Key")
+        presented = presented or request.headers.get("X-Api-Key") or in_body
         key = self.authenticate(presented)
         self._limit(key)  # every authenticated request spends a token, refused ones too
         if scope not in key.scopes and "admin" not in key.scopes:

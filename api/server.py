@@ -15,6 +15,7 @@ from api.auth import Authenticator
 from api.campaigns import install_campaigns
 from api.cors import CorsPolicy, allowed_origins
 from api.customer_view import customer_json
+from api.decisions import install_decisions
 from api.errors import ApiError, error_response, errors_middleware
 from api.feedback import install_feedback
 from api.imports import install_imports
@@ -126,8 +127,13 @@ class Api:
             return web.json_response(customer_json(state, with_behaviour=_includes(request, "behaviour")))
         return await self._forward(request, partition)
 
-    async def _forward(self, request: web.Request, partition: int) -> web.StreamResponse:
-        """Ask the worker that owns ``partition`` (a request is forwarded at most once)."""
+    async def _forward(
+        self, request: web.Request, partition: int, body: bytes | None = None
+    ) -> web.StreamResponse:
+        """Ask the worker that owns ``partition`` (a request is forwarded at most once).
+
+        ``body``: the request body already read (POSTs), sent on with its content type.
+        """
         owner = self._owner_url(partition)
         if owner is None or request.headers.get(FORWARDED_HEADER):
             raise ApiError(
@@ -137,9 +143,11 @@ class Api:
             )
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "x-api-key")}
         headers[FORWARDED_HEADER] = "1"
+        if body is not None:
+            headers["Content-Type"] = request.headers.get("Content-Type", "application/json")
         url = owner.rstrip("/") + request.rel_url.path_qs
         try:
-            async with self.http().request(request.method, url, headers=headers) as answer:
+            async with self.http().request(request.method, url, headers=headers, data=body) as answer:
                 body = await answer.read()
                 return web.Response(body=body, status=answer.status, content_type=answer.content_type)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -193,6 +201,7 @@ def install(worker: Worker, web_driver: Any) -> Api:
     install_imports(router, api.auth, worker)
     install_segments(router, api)
     install_campaigns(router, api)
+    install_decisions(router, api)
     install_feedback(router, api)
     install_openapi(router)
     install_sdk(router)

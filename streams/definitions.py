@@ -29,6 +29,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from engine.campaigns.catalog import EMPTY_CATALOG, CampaignCatalog
 from engine.campaigns.definition import CAMPAIGN_KIND, campaign_from_body
 from engine.campaigns.model import Campaign, Cap
+from engine.campaigns.placements import PLACEMENT_KIND, Placement, placement_from_body
 from engine.errors import RefractError
 from engine.segments import SegmentCycleError
 from engine.segments.definition import SEGMENT_KIND, SegmentDefinition, segment_from_body
@@ -39,7 +40,7 @@ from streams.producer import OutRecord
 log = structlog.get_logger(__name__)
 
 # Definition kinds the reader compiles (segments into the index, campaigns into the catalog).
-_COMPILED_KINDS = frozenset({SEGMENT_KIND, CAMPAIGN_KIND})
+_COMPILED_KINDS = frozenset({SEGMENT_KIND, CAMPAIGN_KIND, PLACEMENT_KIND})
 
 
 @dataclass(slots=True, frozen=True)
@@ -148,6 +149,7 @@ class DefinitionsReader:
         self.segments: Mapping[str, SegmentDefinition] = {}
         self.index: SegmentIndex = EMPTY_INDEX
         self.campaigns: Mapping[str, Campaign] = {}
+        self.placements: Mapping[str, Placement] = {}
         self.catalog: CampaignCatalog = EMPTY_CATALOG.with_channel_caps(channel_caps)
         self._channel_caps = channel_caps
         self.loaded = threading.Event()
@@ -231,6 +233,25 @@ class DefinitionsReader:
     def _rebuild(self) -> None:
         self._rebuild_segments()
         self._rebuild_campaigns()
+        self._rebuild_placements()
+
+    def _rebuild_placements(self) -> None:
+        placements: dict[str, Placement] = {}
+        for record in self.records.values():
+            if record.kind != PLACEMENT_KIND or record.deleted:
+                continue
+            known = self.placements.get(record.definition_id)
+            if known is not None and known.version == record.version:
+                placements[record.definition_id] = known
+                continue
+            try:
+                body = orjson.loads(record.body)
+                placements[record.definition_id] = placement_from_body(
+                    record.definition_id, record.version, body, record.updated_at_ms
+                )
+            except (RefractError, orjson.JSONDecodeError) as exc:
+                log.error("definitions.placement_skipped", placement=record.definition_id, error=str(exc))
+        self.placements = placements
 
     def _rebuild_campaigns(self) -> None:
         campaigns: dict[str, Campaign] = {}

@@ -26,7 +26,7 @@ from engine.campaigns.links import MessageLinks, NoLinks
 from engine.contact_index import contact_index_records
 from engine.deliveries import Delivery
 from engine.errors import DecodeError, RefractError, ValidationError
-from engine.events import Envelope
+from engine.events import CustomerUpdate, Envelope
 from engine.fold import fold
 from engine.segments.membership import (
     EMPTY_INDEX,
@@ -38,7 +38,8 @@ from engine.segments.membership import (
 )
 from engine.segments.membership import update as update_memberships
 from engine.state import CustomerState, evolve, from_document, to_document
-from schemas.codec import decode_envelope, encode
+from engine.visitors import IDENTIFIED_AS, is_anonymous, merged_payloads
+from schemas.codec import decode_envelope, encode, encode_envelope
 from streams import metrics
 from streams.contact_directory import contact_records
 from streams.customer_store import FUNNEL_COUNTS_KEY, SEGMENTS_EVALUATED_KEY, CustomerStore
@@ -171,6 +172,10 @@ class CustomerProcessor:
         # Funnel counts of partitions written by a prepared batch not committed yet.
         self._uncommitted_funnel: dict[int, bytes] = {}
 
+    def current_state(self, partition: int, customer_id: str) -> CustomerState | None:
+        """A customer's latest state on this worker (including batches not yet committed)."""
+        return self._load(partition, customer_id.encode("utf-8"))
+
     def _load(self, partition: int, key: bytes) -> CustomerState | None:
         slot_key = (partition, key)
         if slot_key in self._uncommitted:
@@ -253,6 +258,8 @@ class CustomerProcessor:
                 continue
             if self._contacts_topic:
                 self._index_contacts(before, new_state, envelope.customer_id, out)
+            if new_state is not None and is_anonymous(envelope.customer_id):
+                self._hand_over(new_state, envelope, message.offset, out)
             slot.state = new_state
             slot.dirty = True
             if changes:
@@ -497,6 +504,25 @@ class CustomerProcessor:
             customer_id,
         )
         out.extend(contact_records(self._contacts_topic, records))
+
+    def _hand_over(self, state: CustomerState, envelope: Envelope, offset: int, out: list[OutRecord]) -> None:
+        """An anonymous visitor just identified: append their profile's data to the customer's events."""
+        payload = envelope.payload
+        if not isinstance(payload, CustomerUpdate) or IDENTIFIED_AS not in payload.set:
+            return
+        customer_id = payload.set[IDENTIFIED_AS]
+        if not isinstance(customer_id, str) or not customer_id or is_anonymous(customer_id):
+            return
+        for number, handed in enumerate(merged_payloads(state)):
+            merged = Envelope(
+                event_id=f"identify:{envelope.customer_id}:{offset}:{number}",
+                customer_id=customer_id,
+                occurred_at_ms=envelope.received_at_ms,
+                received_at_ms=envelope.received_at_ms,
+                source="identify",
+                payload=handed,
+            )
+            out.append(OutRecord(self._events_topic, customer_id.encode("utf-8"), encode_envelope(merged)))
 
     def funnel_counts(self, partition: int) -> dict[str, dict[str, dict[str, int]]]:
         """campaign -> arm -> stage -> runs, for one partition (including batches not yet committed)."""

@@ -61,7 +61,7 @@ def decision_id(customer_id: str, cause_id: str, sequence: int) -> str:
 
 _REASONS = {
     "started": "entered the campaign",
-    "control_group": "is in the control group: tracked, never messaged",
+    "control_group": "is in the control group: tracked, never messaged (shown the default)",
     "not_live": "the campaign is paused, or outside its start and end dates",
     "not_targeted": "is not in any of the campaign's target segments",
     "already_running": "is already in a run of this campaign, and re-entry is not allowed",
@@ -85,6 +85,10 @@ _REASONS = {
     "branch": "took a branch",
     "step_limit": "the flow took too many steps at once (a loop?) and was stopped",
     "stage": "moved along the funnel",
+    "shown": "was shown the campaign's banner",
+    "no_consent_inbound": "opted out of this campaign or its category",
+    "dismissed": "dismissed this campaign recently",
+    "impression_cap": "saw this campaign's banner as often as its impression cap allows",
 }
 
 
@@ -111,6 +115,8 @@ def describe(decision: Decision, timezone: str = "UTC") -> str:
         extra = f" ({channel} to {address}, step {step})"
     elif decision.reason == "lost_priority" and "winner" in details:
         extra = f" ({details['winner']})"
+    elif decision.reason in ("shown", "control_group") and "placement" in details:
+        extra = f" (placement {details['placement']})"
     elif decision.reason == "stage" and "stage" in details:
         extra = f": {details['stage']}"
     elif decision.reason == "template_error" and "error" in details:

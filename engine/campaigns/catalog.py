@@ -20,14 +20,19 @@ class CampaignCatalog:
     # "event:name" / "interaction:kind" -> campaigns with a conversion or a wait_for on it
     by_outcome: Mapping[str, frozenset[str]] = field(default_factory=dict)
     channel_caps: tuple[Cap, ...] = ()
+    # placement id -> the campaigns with inbound content for it
+    by_placement: Mapping[str, tuple[Campaign, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, campaigns: Iterable[Campaign], channel_caps: Iterable[Cap] = ()) -> CampaignCatalog:
         by_id = {campaign.campaign_id: campaign for campaign in campaigns}
         by_trigger: dict[str, list[tuple[Campaign, Trigger]]] = {}
         by_outcome: dict[str, set[str]] = {}
+        by_placement: dict[str, list[Campaign]] = {}
         for campaign_id in sorted(by_id):
             campaign = by_id[campaign_id]
+            for placement_id in campaign.inbound:
+                by_placement.setdefault(placement_id, []).append(campaign)
             for trigger in campaign.triggers:
                 by_trigger.setdefault(trigger.key, []).append((campaign, trigger))
             if campaign.conversion is not None:
@@ -40,10 +45,13 @@ class CampaignCatalog:
             by_trigger={key: tuple(items) for key, items in by_trigger.items()},
             by_outcome={key: frozenset(ids) for key, ids in by_outcome.items()},
             channel_caps=tuple(channel_caps),
+            by_placement={key: tuple(items) for key, items in by_placement.items()},
         )
 
     def with_channel_caps(self, caps: Iterable[Cap]) -> CampaignCatalog:
-        return CampaignCatalog(self.campaigns, self.by_trigger, self.by_outcome, tuple(caps))
+        return CampaignCatalog(
+            self.campaigns, self.by_trigger, self.by_outcome, tuple(caps), self.by_placement
+        )
 
 
 EMPTY_CATALOG = CampaignCatalog()

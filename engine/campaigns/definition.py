@@ -46,6 +46,7 @@ MAX_STEPS = 100
 
 _TOP_LEVEL = {
     "id",
+    "impression_caps",
     "kind",
     "name",
     "description",
@@ -308,10 +309,10 @@ def _flow(value: object, content: Mapping[str, CompiledContent]) -> tuple[dict[s
     return steps, (ids[0] if ids else None)
 
 
-def _caps(value: object) -> tuple[Cap, ...]:
+def _caps(value: object, name: str = "caps") -> tuple[Cap, ...]:
     caps: list[Cap] = []
-    for i, raw in enumerate(_list(value or [], "caps")):
-        path = f"caps[{i}]"
+    for i, raw in enumerate(_list(value or [], name)):
+        path = f"{name}[{i}]"
         item = _mapping(raw, path, {"max", "within", "channel"})
         maximum = item.get("max")
         if not isinstance(maximum, int) or isinstance(maximum, bool) or maximum < 0:
@@ -453,4 +454,5 @@ def campaign_from_body(
         conversion=conversion,
         body=dict(body),
         updated_at_ms=updated_at_ms,
+        impression_caps=_caps(body.get("impression_caps"), "impression_caps"),
     )

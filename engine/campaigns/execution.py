@@ -162,9 +162,15 @@ class _Turn:
 
     def record_funnel(self) -> None:
         payload = self.envelope.payload
-        if isinstance(payload, Interaction) and payload.campaign_id in self.runs:
-            for stage in _STAGES_OF_INTERACTION.get(payload.kind, ()):
-                self.stage(payload.campaign_id, stage)
+        if isinstance(payload, Interaction) and payload.campaign_id:
+            campaign_id = payload.campaign_id
+            if campaign_id not in self.runs:
+                self.start_inbound(campaign_id, payload.kind)
+            run = self.runs.get(campaign_id)
+            if run is not None:
+                for stage in _STAGES_OF_INTERACTION.get(payload.kind, ()):
+                    if not run.control:  # a control customer was shown nothing of the campaign
+                        self.stage(campaign_id, stage)
         for outcome in self.outcomes():
             for campaign_id in sorted(self.catalog.by_outcome.get(outcome, ())):
                 campaign = self.catalog.campaigns[campaign_id]
@@ -178,6 +184,33 @@ class _Turn:
                 since = run.started_ms if run.control else run.stages.get("reached")
                 if since is not None and self.now - since <= conversion.window_ms:
                     self.stage(campaign_id, "converted")
+
+    def start_inbound(self, campaign_id: str, kind: str) -> None:
+        """A banner-only campaign (inbound content, no trigger) is entered by its first impression.
+
+        Control customers enter it too (the decision API records their withheld impression), so
+        the funnel has a control arm to measure uplift against.
+        """
+        campaign = self.catalog.campaigns.get(campaign_id)
+        if (
+            campaign is None
+            or not campaign.inbound
+            or campaign.triggers
+            or kind not in ("impression", "click")
+        ):
+            return
+        control = in_control_group(self.customer_id, campaign)
+        variant = None if control else variant_for(self.customer_id, campaign)
+        run = CampaignRun(
+            run_id=_run_id(campaign_id, campaign.version, "inbound:" + self.envelope.event_id),
+            version=campaign.version,
+            started_ms=self.now,
+            variant=variant.variant_id if variant is not None else None,
+            control=control,
+            ended_ms=self.now,  # no flow to run
+        )
+        self.set_run(campaign_id, run)
+        self.stage(campaign_id, "entered")
 
     def _own_interaction(self, campaign_id: str) -> bool:
         """An interaction counts for a campaign when it names it (or names none)."""

@@ -153,6 +153,8 @@ class Campaign:
     conversion: Conversion | None
     body: Mapping[str, object]  # the saved body, as the API shows it
     updated_at_ms: int = 0
+    # At most this many impressions of the campaign's inbound content per customer in a window.
+    impression_caps: tuple[Cap, ...] = ()
 
     def is_live(self, now_ms: int) -> bool:
         """Active and within its window at ``now_ms``."""
