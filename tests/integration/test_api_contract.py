@@ -49,8 +49,13 @@ def worker(kafka: KafkaFixture, tmp_path_factory: pytest.TempPathFactory) -> Ite
     keys = [ADMIN.setting, SDK.setting, LIMITED.setting]
     keys += [k.setting for k in ONLY.values()] + [k.setting for k in ALL_BUT.values()]
     try:
+        # The provider webhooks are set up, so that their signature checks are what gets tested
+        # (an unconfigured webhook answers 503 webhook_not_configured to everything).
         yield factory.start(
-            REFRACT_API_KEYS=api_keys_variable(*keys), REFRACT_CORS_ORIGINS="https://bank.example"
+            REFRACT_API_KEYS=api_keys_variable(*keys),
+            REFRACT_CORS_ORIGINS="https://bank.example",
+            REFRACT_MAILGUN_WEBHOOK_KEY="mailgun-webhook-signing-key",
+            REFRACT_TWILIO_AUTH_TOKEN="twilio-auth-token",
         )
     finally:
         factory.stop_all()
