@@ -8,11 +8,12 @@ miss is logged). An unsubscribe is only confirmed once Kafka has it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import orjson
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from yarl import URL
 
 from api.pages import expired_link_page, html_text, invalid_link_page, page, try_again_page
@@ -37,6 +38,15 @@ PIXEL_GIF = (
 NO_CACHE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0", "Pragma": "no-cache"}
 ONE_CLICK_FIELD = "List-Unsubscribe"
 CHANNEL_NAMES = {"email": "email", "sms": "text (SMS)", "push": "push notification"}
+
+
+async def read_form(request: web.Request) -> Mapping[str, object] | None:
+    """The fields of a form body, or None when it cannot be read as one (say, multipart without
+    a boundary, or bytes that are not UTF-8): the caller refuses it instead of crashing."""
+    try:
+        return await request.post()
+    except (ValueError, HttpProcessingError):  # aiohttp's answers to a malformed body
+        return None
 
 
 class TrackingRoutes:
@@ -137,9 +147,11 @@ class TrackingRoutes:
             target = self.links.read_unsubscribe(request.match_info["token"], now_ms=self.now_ms())
         except (InvalidSignature, ExpiredToken):
             return invalid_link_page()
-        form = await request.post()
-        if form.get(ONE_CLICK_FIELD) == "One-Click":  # RFC 8058, from the mail client
-            scope: str = target.scope
+        form = await read_form(request)
+        if form is None:
+            scope: str = ""  # an unreadable body chooses nothing: the form again
+        elif form.get(ONE_CLICK_FIELD) == "One-Click":  # RFC 8058, from the mail client
+            scope = target.scope
         else:
             scope = str(form.get("scope") or target.scope)
         choices = self._choices(target.context)

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from api.errors import ApiError
 from api.payloads import EnvelopeFactory
-from api.tracking import Append
+from api.tracking import Append, read_form
 from connectors.webhooks.errors import WebhookSignatureError
 from connectors.webhooks.mailgun import parse_mailgun, verify_mailgun
 from connectors.webhooks.parsed import ParsedWebhook
@@ -115,7 +115,11 @@ class WebhookRoutes:
     async def _twilio_params(self, request: web.Request) -> list[tuple[str, str]]:
         if not self.twilio_auth_token:
             raise _not_configured("REFRACT_TWILIO_AUTH_TOKEN")
-        form = await request.post()
+        form = await read_form(request)
+        if form is None:
+            raise ApiError(
+                400, "invalid_input", "the body is not a form: Twilio posts application/x-www-form-urlencoded"
+            )
         params = [(name, value) for name, value in form.items() if isinstance(value, str)]
         # Twilio signs the URL it was given, which is the public one, not what a proxy forwarded.
         url = self.links.base + request.raw_path

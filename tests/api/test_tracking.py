@@ -167,6 +167,16 @@ async def test_a_scope_the_message_cannot_have_is_refused_with_the_form_again() 
     assert log.envelopes == []
 
 
+async def test_an_unsubscribe_body_that_cannot_be_read_changes_nothing_and_shows_the_form_again() -> None:
+    async with feedback_server() as (client, log):
+        path = path_of(LINKS.unsubscribe_url(EMAIL))
+        answer = await client.post(
+            path, data=b"scope=channel", headers={"Content-Type": "multipart/form-data"}
+        )
+        assert answer.status == 400 and "Please choose" in await answer.text()
+    assert log.envelopes == []
+
+
 async def test_an_unsubscribe_kafka_did_not_take_is_not_confirmed() -> None:
     async with feedback_server() as (client, log):
         log.failing = True

@@ -122,6 +122,21 @@ async def test_a_twilio_callback_with_a_bad_signature_or_a_forged_url_is_refused
     assert log.envelopes == []
 
 
+async def test_a_twilio_body_that_is_not_a_form_is_refused_with_400_not_a_crash() -> None:
+    path = path_of(LINKS.sms_status_url(SMS))
+    async with feedback_server() as (client, log):
+        for where in (path, "/webhooks/twilio/inbound"):
+            for content_type, body in (
+                ("multipart/form-data", b"From=%2B1555&Body=STOP"),  # no boundary
+                ("multipart/form-data; boundary=x", b"no boundary in here"),
+                ("application/x-www-form-urlencoded", b"Body=\xff\xfe"),  # not UTF-8
+            ):
+                answer = await client.post(where, data=body, headers={"Content-Type": content_type})
+                error = (await answer.json())["error"]
+                assert (answer.status, error["code"]) == (400, "invalid_input"), (where, content_type)
+    assert log.envelopes == []
+
+
 async def test_stop_from_a_known_number_opts_that_customer_out_of_sms() -> None:
     params = {"From": "+59899123456", "To": "+59821000000", "Body": "Stop", "MessageSid": "SM9"}
     path = "/webhooks/twilio/inbound"
