@@ -153,9 +153,10 @@ class CampaignsApi:
         )
         latest = self.worker.definitions.latest(CAMPAIGN_KIND, campaign_id)
         version = (latest.version if latest is not None else 0) + 1
-        campaign = campaign_from_body(campaign_id, version, body)  # refuses a wrong body, with its path
-        saved_body = orjson.loads(orjson.dumps(body, default=str))
+        campaign_from_body(campaign_id, version, body)  # refuses a wrong body, with its path
+        saved_body = orjson.loads(orjson.dumps(body, default=str))  # YAML dates become text
         saved_body.pop("id", None)
+        campaign = campaign_from_body(campaign_id, version, saved_body)
         await self._save(campaign_id, version, saved_body, deleted=False)
         current = self.worker.definitions.campaigns.get(campaign_id)
         answer = campaign_json(current if current is not None and current.version == version else campaign)

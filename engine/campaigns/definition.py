@@ -142,6 +142,10 @@ def _moment(value: object, timezone: str, path: str) -> int | None:
         raise _fail(path, f'expected a date-time such as "2026-12-01T09:00", got {value!r}')
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone(timezone))
+    try:
+        moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise _fail(path, f"{value!r} is out of range: give a date-time between the years 1 and 9999") from None
     return int(moment.timestamp() * 1000)
 
 

@@ -85,3 +85,8 @@ def test_a_template_cannot_include_files():
 
     with pytest.raises(TemplateRenderError):
         campaign.content["hello"].render({})
+
+
+def test_a_start_past_the_year_9999_in_utc_is_refused():
+    error = error_for(starts_at="9999-12-31T23:59:59-05:00", ends_at=None)
+    assert error.field == "starts_at" and "out of range" in error.message
