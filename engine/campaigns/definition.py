@@ -145,7 +145,7 @@ def _moment(value: object, timezone: str, path: str) -> int | None:
     try:
         moment.astimezone(dt.UTC)
     except OverflowError:
-        raise _fail(path, f"{value!r} is out of range: give a date-time between the years 1 and 9999") from None
+        raise _fail(path, f"{value!r} is out of range: give a date-time in the years 1 to 9999") from None
     return int(moment.timestamp() * 1000)
 
 
