@@ -335,6 +335,10 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
         from ops.bench.imports import main as bench_import
 
         return bench_import(args, out)
+    if args.bench_command == "decisions":
+        from ops.bench.decisions import main as bench_decisions
+
+        return bench_decisions(args, out)
     if args.bench_command == "campaigns":
         from ops.bench.campaigns import main as bench_campaigns
 
@@ -448,6 +452,13 @@ def build_parser() -> argparse.ArgumentParser:
     from ops.bench.imports import add_arguments as add_import_arguments
 
     add_import_arguments(bench_sub.add_parser("import", help="CSV import speed vs a bare ceiling"))
+    from ops.bench.decisions import add_arguments as add_decision_arguments
+
+    add_decision_arguments(
+        bench_sub.add_parser(
+            "decisions", help="POST /v1/decisions latency and highest rate vs a bare endpoint"
+        )
+    )
     from ops.bench.campaigns import add_arguments as add_campaign_arguments
 
     add_campaign_arguments(

@@ -140,28 +140,22 @@ def campaigns() -> list[dict[str, Any]]:
     return found
 
 
-def _save_definitions(bootstrap: str, namespace: str, *, with_campaigns: bool = True) -> None:
+def _save_records(bootstrap: str, namespace: str, definitions: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Save (kind, id, body) definitions as version 1 on the namespace's definitions topic."""
     topic = TopicNames(namespace).definitions
     now_ms = int(time.time() * 1000)
-    records = [
-        definition_record(topic, "segment", s["id"], 1, {"rule": s["rule"]}, deleted=False, now_ms=now_ms)
-        for s in segments()
-    ] + [
-        definition_record(
-            topic,
-            "campaign",
-            c["id"],
-            1,
-            {k: v for k, v in c.items() if k != "id"},
-            deleted=False,
-            now_ms=now_ms,
-        )
-        for c in (campaigns() if with_campaigns else [])
-    ]
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
-    for record in records:
+    for kind, definition_id, body in definitions:
+        record = definition_record(topic, kind, definition_id, 1, body, deleted=False, now_ms=now_ms)
         producer.produce(record.topic, record.value, record.key, partition=record.partition or 0)
     producer.flush(30)
+
+
+def _save_definitions(bootstrap: str, namespace: str, *, with_campaigns: bool = True) -> None:
+    found = [("segment", s["id"], {"rule": s["rule"]}) for s in segments()]
+    if with_campaigns:
+        found += [("campaign", c["id"], {k: v for k, v in c.items() if k != "id"}) for c in campaigns()]
+    _save_records(bootstrap, namespace, found)
 
 
 # --- the event stream ----------------------------------------------------------------------------

@@ -1,0 +1,258 @@
+"""``refract bench decisions``: latency of ``POST /v1/decisions`` at a fixed rate, and the highest rate.
+
+In one run: 100,000 customers folded into one worker with 30 campaigns (inbound content in 5
+placements, targeted by segments, with control groups) and 4 segments; then an open-loop load
+generator in another process (``ops.bench.load``) asks for the 5 placements of random customers at
+fixed rates. The same load against a bare aiohttp endpoint returning a constant (the ceiling)
+gives the reference. Reports p50/p99/p99.9 at 1,000 req/s and the highest rate with p99 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from api.auth import mint_key
+from engine.events import CustomerUpdate, Envelope
+from engine.topics import TopicNames
+from ops.bench.campaigns import _save_records
+from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions
+from ops.config import load_settings
+from ops.runtime import kafka_bootstrap
+from schemas.codec import encode_envelope
+from streams.topic_admin import ensure_topics
+
+PLACEMENTS = ("home-hero", "offers", "welcome-popup", "sidebar", "app-home")
+RATES = (1000, 1500, 2000, 3000, 4000, 6000)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--customers", type=int, default=100_000, help="customers (default 100,000)")
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per rate step (default 10)")
+
+
+def definitions() -> list[tuple[str, str, dict[str, Any]]]:
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    rules = ["balance >= 10000", 'city == "Montevideo"', "score >= 500", "balance < 1000"]
+    for i, rule in enumerate(rules):
+        found.append(("segment", f"seg-{i}", {"rule": rule}))
+    kinds = {"home-hero": "single", "offers": "multiple", "welcome-popup": "popup", "sidebar": "single"}
+    for placement in PLACEMENTS:
+        body: dict[str, Any] = {"kind": kinds.get(placement, "single"), "default": {"title": "Welcome"}}
+        if placement == "offers":
+            body["max_items"] = 3
+        if placement == "welcome-popup":
+            body["open_delay_ms"] = 2000
+        found.append(("placement", placement, body))
+    for i in range(30):
+        inbound = {
+            PLACEMENTS[(i + j) % len(PLACEMENTS)]: {
+                "title": "{{ customer.first_name | default: 'Hello' }}, offer " + str(i),
+                "text": "Balance {{ customer.balance | default: 0 }}",
+                "cta_label": "See it",
+                "cta_url": f"https://bank.example/offers/{i}",
+            }
+            for j in range(2)
+        }
+        campaign: dict[str, Any] = {"name": f"Banner {i}", "priority": i % 5, "inbound": inbound}
+        if i % 3:
+            campaign["segments"] = [f"seg-{i % 4}"]
+        if i % 4 == 0:
+            campaign["control_group"] = 10
+        if i % 5 == 0:
+            campaign["impression_caps"] = [{"max": 5, "within": "1d"}]
+        found.append(("campaign", f"banner-{i:02d}", campaign))
+    return found
+
+
+def _customers(count: int) -> list[tuple[bytes, bytes]]:
+    rng = random.Random(5)
+    records = []
+    for n in range(count):
+        customer = f"cust-{n:07d}"
+        update = CustomerUpdate(
+            set={
+                "balance": round(rng.uniform(0, 60_000), 2),
+                "city": rng.choice(("Montevideo", "Salto", "Rosario")),
+                "score": rng.randrange(1000),
+                "first_name": rng.choice(("Ana", "Bruno", "Carla", "Diego")),
+            }
+        )
+        at = 1_767_000_000_000 + n
+        envelope = Envelope(f"bench-d-{n}", customer, at, at, "bench", update)
+        records.append((customer.encode(), encode_envelope(envelope)))
+    return records
+
+
+def _load(url: str, bodies: Path, key: str, rate: float, seconds: float) -> dict[str, Any]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ops.bench.load",
+            "--url",
+            url,
+            "--bodies",
+            str(bodies),
+            "--key",
+            key,
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+        ],
+        capture_output=True,
+        timeout=seconds * 10 + 120,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    latencies = sorted(result["latencies_ms"])
+    if len(latencies) < 10:
+        return {
+            "rate": rate,
+            "ok": 0,
+            "errors": result["errors"],
+            "p50": float("inf"),
+            "p99": float("inf"),
+            "p999": float("inf"),
+        }
+    q = statistics.quantiles(latencies, n=1000)
+    return {
+        "rate": rate,
+        "ok": len(latencies),
+        "errors": result["errors"],
+        "p50": q[499],
+        "p99": q[989],
+        "p999": q[998],
+    }
+
+
+def _steps(url: str, bodies: Path, key: str, seconds: float, out: TextIO, label: str) -> list[dict[str, Any]]:
+    results = []
+    for rate in RATES:
+        step = _load(url, bodies, key, rate, seconds)
+        results.append(step)
+        print(
+            f"  {label:<8} {rate:>6,} req/s: p50 {step['p50']:.1f} ms, p99 {step['p99']:.1f} ms,"
+            f" p99.9 {step['p999']:.1f} ms, errors {step['errors'] or 0}",
+            file=out,
+            flush=True,
+        )
+        if step["p99"] > 50 or step["errors"]:
+            break
+    return results
+
+
+def _best(results: list[dict[str, Any]]) -> float:
+    good = [r["rate"] for r in results if r["p99"] < 50 and not r["errors"]]
+    return max(good) if good else 0.0
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], work: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"a server exited early; see the logs in {work}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within 2 minutes")
+
+
+def main(args: argparse.Namespace, out: TextIO) -> int:
+    settings = load_settings()
+    bootstrap = kafka_bootstrap(settings, start_local=True)
+    work = Path(tempfile.mkdtemp(prefix="refract-bench-decisions-"))
+    namespace = f"bdec{uuid.uuid4().hex[:6]}"
+    ensure_topics(bootstrap, replace(settings, namespace=namespace, partitions=args.partitions))
+    _save_records(bootstrap, namespace, definitions())
+    print(f"Folding {args.customers:,} customers into one worker ...", file=out, flush=True)
+    _produce(bootstrap, TopicNames(namespace).events, _customers(args.customers))
+    key = mint_key({"admin"})
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REFRACT_")}
+    env.update(
+        REFRACT_NAMESPACE=namespace,
+        REFRACT_KAFKA_BOOTSTRAP=bootstrap,
+        REFRACT_PARTITIONS=str(args.partitions),
+        REFRACT_DATA_DIR=str(work / namespace),
+        REFRACT_STANDBY_REPLICAS="0",
+        REFRACT_SIGNING_SECRET=secrets.token_urlsafe(32),
+        REFRACT_RATE_LIMIT_PER_S="0",
+        REFRACT_API_KEYS=f"{key.setting.key_id}:{key.setting.secret_sha256}:admin",
+        REFRACT_LOG_LEVEL="warning",
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "ops.cli", "worker", "--web-port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / "worker.log", "wb"),  # noqa: SIM115
+    )
+    bare_port = _free_port()
+    bare = subprocess.Popen(
+        [sys.executable, "-m", "ops.bench.bare_server", "--port", str(bare_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / "bare.log", "wb"),  # noqa: SIM115
+    )
+    try:
+        deadline = time.monotonic() + 1200
+        while _ready_partitions(port) is None or _processed(port) < args.customers:
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise SystemExit(f"the worker did not fold the customers; see {work / 'worker.log'}")
+            time.sleep(0.5)
+        _wait_http(f"http://127.0.0.1:{bare_port}/healthz", bare, work)
+        rng = random.Random(9)
+        bodies = work / "bodies.jsonl"
+        with bodies.open("w") as handle:
+            for _ in range(20_000):
+                customer = f"cust-{rng.randrange(args.customers):07d}"
+                handle.write(
+                    json.dumps({"customer_id": customer, "page": "/", "placements": list(PLACEMENTS)}) + "\n"
+                )
+        print(
+            "Decisions (one worker, 30 campaigns, 5 placements) and the bare ceiling:", file=out, flush=True
+        )
+        refract = _steps(
+            f"http://127.0.0.1:{port}/v1/decisions", bodies, key.secret, args.seconds, out, "refract"
+        )
+        ceiling = _steps(f"http://127.0.0.1:{bare_port}/v1/decisions", bodies, "", args.seconds, out, "bare")
+    finally:
+        for process in (worker, bare):
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    at_1000 = refract[0]
+    best, best_bare = _best(refract), _best(ceiling)
+    print(f"\nrefract bench decisions: {args.customers:,} customers, 30 campaigns, 5 placements", file=out)
+    print(
+        f"  at 1,000 req/s: p50 {at_1000['p50']:.1f} ms, p99 {at_1000['p99']:.1f} ms (target < 10),"
+        f" p99.9 {at_1000['p999']:.1f} ms; bare endpoint p99 {ceiling[0]['p99']:.1f} ms",
+        file=out,
+    )
+    print(
+        f"  highest rate with p99 < 50 ms: Refract {best:,.0f} req/s, bare {best_bare:,.0f} req/s", file=out
+    )
+    if best_bare:
+        print(f"  ratio (target >= 0.5)                {best / best_bare:>8.2f}x", file=out)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
