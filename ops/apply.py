@@ -35,7 +35,7 @@ import yaml
 
 from api.static_segments import read_member_ids
 from engine.campaigns.definition import CAMPAIGN_KIND, campaign_from_body, check_campaign_id
-from engine.campaigns.definition import definition_key as campaign_key
+from engine.campaigns.placements import PLACEMENT_KIND, check_placement_id, placement_from_body
 from engine.errors import RefractError, ValidationError
 from engine.segments import Rule, check_no_cycles
 from engine.segments.definition import (
@@ -58,8 +58,11 @@ class PlannedSegment:
 
 @dataclass(slots=True, frozen=True)
 class PlannedCampaign:
+    """A campaign (or a placement: ``kind``) of an apply file, checked."""
+
     campaign_id: str
     body: dict[str, Any]
+    kind: str = "campaign"
 
 
 @dataclass(slots=True, frozen=True)
@@ -80,8 +83,10 @@ def load_apply_file(text: bytes | str, folder: Path | None = None) -> list[Plann
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ValidationError(f"the file is not valid YAML: {exc}") from None
-    if not isinstance(doc, Mapping) or set(doc) - {"segments", "campaigns"}:
-        raise ValidationError("the file must be a mapping with a 'segments' list and/or a 'campaigns' list")
+    if not isinstance(doc, Mapping) or set(doc) - {"segments", "campaigns", "placements"}:
+        raise ValidationError(
+            "the file must be a mapping with 'segments', 'campaigns' and/or 'placements' lists"
+        )
     entries = doc.get("segments") or []
     if not isinstance(entries, list):
         raise ValidationError("segments: expected a list of {id, name, rule}")
@@ -106,59 +111,65 @@ def load_apply_file(text: bytes | str, folder: Path | None = None) -> list[Plann
     return planned
 
 
-def load_campaigns(text: bytes | str) -> list[PlannedCampaign]:
-    """The campaigns of an apply file, each checked. Raises ValidationError naming the entry and field."""
+_KINDS: dict[str, tuple[str, Callable[[object, str], str], Callable[..., object]]] = {
+    # list name in the file -> (definition kind, id check, body check)
+    "campaigns": (CAMPAIGN_KIND, check_campaign_id, campaign_from_body),
+    "placements": (PLACEMENT_KIND, check_placement_id, placement_from_body),
+}
+
+
+def load_definitions(text: bytes | str, list_name: str) -> list[PlannedCampaign]:
+    """The campaigns (or placements) of an apply file, each checked; errors name the entry and field."""
+    kind, check_id, check_body = _KINDS[list_name]
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ValidationError(f"the file is not valid YAML: {exc}") from None
-    entries = doc.get("campaigns") or [] if isinstance(doc, Mapping) else []
+    entries = doc.get(list_name) or [] if isinstance(doc, Mapping) else []
     if not isinstance(entries, list):
-        raise ValidationError("campaigns: expected a list of campaigns, each with an id")
+        raise ValidationError(f"{list_name}: expected a list of {list_name}, each with an id")
     planned: list[PlannedCampaign] = []
     seen: set[str] = set()
     for position, entry in enumerate(entries):
-        where = f"campaigns[{position}]"
+        where = f"{list_name}[{position}]"
         if not isinstance(entry, Mapping):
-            raise ValidationError(f"{where}: expected a mapping with id, name, triggers, content and flow")
+            raise ValidationError(f"{where}: expected a mapping with an id (see docs/campaigns.md)")
         try:
-            campaign_id = check_campaign_id(entry.get("id"), "id")
-            if campaign_id in seen:
-                raise ValidationError(f"id: {campaign_id!r} appears twice in the file", "id")
-            seen.add(campaign_id)
-            body = {k: v for k, v in _json_safe(entry).items() if k not in ("id", "kind")}
-            campaign_from_body(campaign_id, 0, body)
+            definition_id = check_id(entry.get("id"), "id")
+            if definition_id in seen:
+                raise ValidationError(f"id: {definition_id!r} appears twice in the file", "id")
+            seen.add(definition_id)
+            drop = ("id", "kind") if kind == CAMPAIGN_KIND else ("id",)
+            body = {k: v for k, v in _json_safe(entry).items() if k not in drop}
+            check_body(definition_id, 0, body)
         except RefractError as exc:
             label = f"{where} ({entry.get('id')})" if isinstance(entry.get("id"), str) else where
             raise ValidationError(f"{label}: {exc.message}") from None
-        planned.append(PlannedCampaign(campaign_id, body))
+        planned.append(PlannedCampaign(definition_id, body, kind))
     return planned
+
+
+def load_campaigns(text: bytes | str) -> list[PlannedCampaign]:
+    return load_definitions(text, "campaigns")
 
 
 def plan_campaign_versions(
     planned: list[PlannedCampaign], existing: Mapping[str, DefinitionRecord], now_ms: int, topic: str
 ) -> tuple[list[Applied], list[Any]]:
+    """What to write for campaigns and placements: a new version for each whose body changed."""
     outcomes: list[Applied] = []
     records = []
-    for campaign in planned:
-        latest = existing.get(campaign_key(campaign.campaign_id))
-        if latest is not None and not latest.deleted and orjson.loads(latest.body) == campaign.body:
-            outcomes.append(Applied(campaign.campaign_id, latest.version, "unchanged", CAMPAIGN_KIND))
+    for item in planned:
+        latest = existing.get(f"{item.kind}:{item.campaign_id}")
+        if latest is not None and not latest.deleted and orjson.loads(latest.body) == item.body:
+            outcomes.append(Applied(item.campaign_id, latest.version, "unchanged", item.kind))
             continue
         version = (latest.version if latest is not None else 0) + 1
         created = latest is None or latest.deleted
-        outcomes.append(
-            Applied(campaign.campaign_id, version, "created" if created else "updated", CAMPAIGN_KIND)
-        )
+        outcomes.append(Applied(item.campaign_id, version, "created" if created else "updated", item.kind))
         records.append(
             definition_record(
-                topic,
-                CAMPAIGN_KIND,
-                campaign.campaign_id,
-                version,
-                campaign.body,
-                deleted=False,
-                now_ms=now_ms,
+                topic, item.kind, item.campaign_id, version, item.body, deleted=False, now_ms=now_ms
             )
         )
     return outcomes, records
@@ -234,7 +245,7 @@ def apply_file(
     from streams.definitions import read_definitions
 
     planned = load_apply_file(text, folder)
-    campaigns = load_campaigns(text)
+    campaigns = load_campaigns(text) + load_definitions(text, "placements")
     existing = read_definitions(bootstrap, topic)
     now_ms = int(time.time() * 1000)
     outcomes, records = plan_versions(planned, existing, now_ms, topic)

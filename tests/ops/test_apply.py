@@ -96,3 +96,18 @@ def test_a_static_segment_reads_its_members_file_beside_the_yaml(tmp_path: Path)
 def test_a_members_file_on_a_rule_segment_is_refused() -> None:
     with pytest.raises(ValidationError, match=r"segments\[0\] \(rich\): members_file: only a static segment"):
         load_apply_file(b"segments:\n  - {id: rich, rule: vip, members_file: x.csv}\n")
+
+
+def test_placements_in_an_apply_file_are_checked_and_planned() -> None:
+    from ops.apply import load_definitions, plan_campaign_versions
+
+    text = "placements:\n  - {id: home-hero, kind: popup, open_delay_ms: 500, default: {title: Hi}}\n"
+    [planned] = load_definitions(text, "placements")
+    assert (planned.kind, planned.campaign_id, planned.body["kind"]) == ("placement", "home-hero", "popup")
+    outcomes, records = plan_campaign_versions([planned], {}, 0, "ns.definitions")
+    assert [(o.kind, o.definition_id, o.outcome) for o in outcomes] == [("placement", "home-hero", "created")]
+    assert records[0].key == b"placement:home-hero"
+    with pytest.raises(
+        ValidationError, match=r"placements\[0\] \(side\): kind: expected single, multiple or popup"
+    ):
+        load_definitions("placements:\n  - {id: side, kind: banner}\n", "placements")
