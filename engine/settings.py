@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.channel_settings import ChannelSettings
 from engine.errors import ConfigurationError
 
 SCOPES = (
@@ -58,6 +59,7 @@ class Settings:
     standby_replicas: int = 1
     log_level: str = "info"
     rocksdb: RocksDBSettings = field(default_factory=RocksDBSettings)
+    channels: ChannelSettings = field(default_factory=ChannelSettings)
 
     def __post_init__(self) -> None:
         if not self.namespace or not all(c.isalnum() or c in "-_." for c in self.namespace):

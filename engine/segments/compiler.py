@@ -191,9 +191,7 @@ def _inputs(condition: Condition) -> RuleInputs:
         elif isinstance(operand, Literal) and _has_day_or_moment(operand):
             # Dates and moments compare in the customer's time zone.
             attributes.add(TIMEZONE_ATTRIBUTE)
-    return RuleInputs(
-        frozenset(attributes), frozenset(events), frozenset(segments), frozenset(campaigns)
-    )
+    return RuleInputs(frozenset(attributes), frozenset(events), frozenset(segments), frozenset(campaigns))
 
 
 def _has_day_or_moment(literal: Literal) -> bool:

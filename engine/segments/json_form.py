@@ -63,7 +63,16 @@ from engine.segments.nodes import (
 from engine.segments.parser import MAX_DEPTH, parse_date, parse_timestamp
 
 OPERAND_KEYS = (
-    "attr", "value", "age", "days_since", "count", "sum", "last", "offer", "ever", "in_segment",
+    "attr",
+    "value",
+    "age",
+    "days_since",
+    "count",
+    "sum",
+    "last",
+    "offer",
+    "ever",
+    "in_segment",
     "is_birthday",
 )
 _NULL_CHECKS = {"is null": False, "is not null": True}
@@ -217,7 +226,7 @@ def _comparison(doc: Mapping[str, Any], path: str) -> Condition:
 
 def _operand(doc: Any, path: str) -> Operand:
     if not isinstance(doc, Mapping):
-        raise _fail(path, f"expected an operand, such as {{\"attr\": \"balance\"}}, not {doc!r}")
+        raise _fail(path, f'expected an operand, such as {{"attr": "balance"}}, not {doc!r}')
     kinds = [key for key in OPERAND_KEYS if key in doc]
     if len(kinds) != 1:
         if kinds:
@@ -226,7 +235,7 @@ def _operand(doc: Any, path: str) -> Operand:
         hint = suggestion(unknown[0], OPERAND_KEYS) if unknown else ""
         raise _fail(
             path,
-            f"expected an operand such as {{\"attr\": \"balance\"}}; found keys {unknown}{hint}",
+            f'expected an operand such as {{"attr": "balance"}}; found keys {unknown}{hint}',
         )
     kind = kinds[0]
     value = doc[kind]
@@ -322,6 +331,6 @@ def _scalar(value: Any, path: str) -> Scalar:
             raise _fail(_join(path, str(key)), str(exc)) from None
     raise _fail(
         path,
-        'expected a literal: a string, a number, true/false, null, a list of those, '
+        "expected a literal: a string, a number, true/false, null, a list of those, "
         f'{{"date": "YYYY-MM-DD"}} or {{"timestamp": "..."}}, not {value!r}',
     )
