@@ -24,6 +24,7 @@ from streams import metrics
 from streams.batch_topic import batch_topic, pump
 from streams.customer_store import CUSTOMERS_TABLE, CustomerStore
 from streams.definitions import DefinitionsReader
+from streams.dispatcher import install_dispatcher
 from streams.processor import CustomerProcessor
 from streams.producer import OutRecord, Producer
 from streams.timers import tick_envelope
@@ -149,6 +150,7 @@ def build_worker(
         wake=lambda: events_topic.buffer.wake(),
     )
     worker = Worker(app, settings, bootstrap, topics, store, producer, definitions, processor)
+    install_dispatcher(app, settings, producer, topics, rocksdb_options(settings))
 
     @app.task  # type: ignore[untyped-decorator]
     async def customer_processor() -> None:

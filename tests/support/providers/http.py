@@ -39,6 +39,7 @@ class HttpFake:
     received: list[dict[str, Any]] = field(default_factory=list)
     arrivals: list[float] = field(default_factory=list)  # time.monotonic() of accepted requests
     requests: int = 0  # every request, failed or not
+    requested_at: list[float] = field(default_factory=list)  # time.monotonic() of every request
     failures: list[Failure] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -49,6 +50,7 @@ class HttpFake:
     def _scripted(self) -> web.Response | None:
         with self.lock:
             self.requests += 1
+            self.requested_at.append(time.monotonic())
             failure = self.failures.pop(0) if self.failures else None
         if failure is None:
             return None
