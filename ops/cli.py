@@ -210,6 +210,10 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
         from ops.bench.imports import main as bench_import
 
         return bench_import(args, out)
+    if args.bench_command == "deliveries":
+        from ops.bench.deliveries import main as bench_deliveries
+
+        return bench_deliveries(args, out)
     from ops.bench.ingest import main as bench_ingest
 
     return bench_ingest(args, out)
@@ -272,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     from ops.bench.imports import add_arguments as add_import_arguments
 
     add_import_arguments(bench_sub.add_parser("import", help="CSV import speed vs a bare ceiling"))
+    from ops.bench.deliveries import add_arguments as add_delivery_arguments
+
+    add_delivery_arguments(
+        bench_sub.add_parser("deliveries", help="email and SMS dispatch speed vs bare provider calls")
+    )
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -39,6 +39,8 @@ class _Handler:
     before_accept: Callable[[EmailMessage], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     attempts: int = 0
+    keep: bool = True  # False: count accepted messages only (benchmarks)
+    accepted: int = 0
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         reply = self.refused.get(address.lower())
@@ -52,6 +54,9 @@ class _Handler:
             self.attempts += 1
             if self.failures:
                 return self.failures.pop(0)
+            if not self.keep:
+                self.accepted += 1
+                return "250 2.0.0 Message accepted for delivery"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         if self.before_accept is not None:
@@ -74,10 +79,11 @@ class FakeSmtp:
         implicit_tls: bool = False,
         username: str | None = None,
         password: str | None = None,
+        keep: bool = True,
     ) -> None:
         self.port = port
         self.username = username
-        self._handler = _Handler()
+        self._handler = _Handler(keep=keep)
         kwargs: dict[str, Any] = {}
         tls: ssl.SSLContext | None = None
         if certificate is not None:
