@@ -323,10 +323,8 @@ class Dispatcher:
                     update,
                 )
             )
-        # Same partition number as the delivery: customer-keyed topics are co-partitioned.
-        records = [
-            OutRecord(self._topics.events, key, encode_envelope(e), message.partition) for e in envelopes
-        ]
+        # Partitioned by the customer id like every event (murmur2), whoever wrote the delivery.
+        records = [OutRecord(self._topics.events, key, encode_envelope(e)) for e in envelopes]
         if outcome.dead_letter is not None:
             records.append(self._dead_letter_record(message, outcome.dead_letter))
         return records

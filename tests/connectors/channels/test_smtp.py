@@ -35,6 +35,19 @@ async def test_a_message_has_both_parts_a_stable_message_id_and_one_click_unsubs
     assert mail.recipients == ("ana@example.com",)
 
 
+async def test_non_ascii_subjects_and_sender_names_arrive_intact() -> None:
+    with FakeSmtp(free_port()) as server:
+        provider = SmtpProvider(plain(server.port))
+        await provider.send(
+            make_delivery(subject="Tu préstamo está listo ✓", **{"from": "Tienda Ñandú <news@shop.example>"})
+        )
+        await provider.close()
+    [mail] = server.received
+    assert mail.message["Subject"] == "Tu préstamo está listo ✓"
+    assert mail.message["From"] == "Tienda Ñandú <news@shop.example>"
+    assert mail.mail_from == "news@shop.example"
+
+
 async def test_messages_reuse_pooled_connections() -> None:
     with FakeSmtp(free_port()) as server:
         provider = SmtpProvider(plain(server.port, pool_size=2))
