@@ -1,4 +1,4 @@
-"""iOS push through the Apple Push Notification service over HTTP/2 (httpx with h2).
+"""iOS push through the Apple Push Notification service over HTTP/2 (httpx with h2: aiohttp has no HTTP/2).
 
 Token-based auth: an ES256 JWT signed with the team's .p8 key (``kid`` the key id, ``iss`` the
 team id), made again every 50 minutes (Apple accepts one for an hour and refuses fresher ones
@@ -19,7 +19,7 @@ import orjson
 
 from connectors.channels.base import SendReceipt, uuid_of
 from connectors.channels.errors import InvalidPushToken, ProviderError
-from connectors.channels.http import new_client, status_error, transport_error
+from connectors.channels.http import HttpAnswer, status_error
 from engine.channel_settings import ApnsSettings
 from engine.deliveries import Delivery
 from engine.errors import ConfigurationError
@@ -65,7 +65,12 @@ class ApnsProvider:
         verify: ssl.SSLContext | bool = True
         if settings.ca_file is not None:
             verify = ssl.create_default_context(cafile=str(settings.ca_file))
-        self._client = new_client(settings.timeout_s, http2=True, verify=verify)
+        self._client = httpx.AsyncClient(
+            http2=True,
+            verify=verify,
+            timeout=settings.timeout_s,
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
+        )
         self._clock = clock
         self._jwt: str | None = None
         self._jwt_made_s = 0.0
@@ -100,29 +105,24 @@ class ApnsProvider:
             try:
                 response = await self._client.post(url, content=body, headers=headers)
             except httpx.HTTPError as exc:
-                raise transport_error("apns", exc) from None
+                raise ProviderError(
+                    f"apns could not be reached: {type(exc).__name__}: {exc}", retriable=True
+                ) from None
             if response.status_code == 200:
                 return SendReceipt(response.headers.get("apns-id", apns_id))
-            reason = str(_json(response).get("reason") or response.status_code)
+            answer = HttpAnswer(response.status_code, response.headers, response.content)
+            reason = str(answer.json().get("reason") or answer.status)
             if reason in _AUTH_REASONS and attempt == 1:
                 self._jwt = None  # Apple refused the provider token: make a new one once
                 continue
-            raise _error_of(response, reason)
+            raise _error_of(answer, reason)
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
         await self._client.aclose()
 
 
-def _error_of(response: httpx.Response, reason: str) -> ProviderError:
+def _error_of(answer: HttpAnswer, reason: str) -> ProviderError:
     if reason in _TOKEN_REASONS:
         return InvalidPushToken(f"apns: {reason}", provider_code=reason)
-    return status_error("apns", response, reason, reason)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+    return status_error("apns", answer, reason, reason)

@@ -13,13 +13,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import jwt
 import orjson
 
 from connectors.channels.base import SendReceipt
 from connectors.channels.errors import InvalidPushToken, ProviderError
-from connectors.channels.http import new_client, status_error, transport_error
+from connectors.channels.http import HttpAnswer, HttpClient, status_error
 from engine.channel_settings import FcmSettings
 from engine.deliveries import Delivery
 from engine.errors import ConfigurationError
@@ -73,7 +72,7 @@ class FcmProvider:
         self._key_id = key.get("private_key_id")
         self._token_uri = settings.token_uri or key.get("token_uri") or "https://oauth2.googleapis.com/token"
         self._url = f"{settings.base_url.rstrip('/')}/v1/projects/{key['project_id']}/messages:send"
-        self._client = new_client(settings.timeout_s)
+        self._http = HttpClient("fcm", settings.timeout_s)
         self._clock = clock
         self._token: str | None = None
         self._token_expires_s = 0.0
@@ -96,17 +95,14 @@ class FcmProvider:
             }
             headers = {"kid": self._key_id} if self._key_id else None
             assertion = jwt.encode(claims, self._private_key, algorithm="RS256", headers=headers)
-            try:
-                response = await self._client.post(
-                    self._token_uri, data={"grant_type": GRANT_TYPE, "assertion": assertion}
-                )
-            except httpx.HTTPError as exc:
-                raise transport_error("fcm token endpoint", exc) from None
+            answer = await self._http.request(
+                "POST", self._token_uri, data={"grant_type": GRANT_TYPE, "assertion": assertion}
+            )
             self.token_requests += 1
-            body = _json(response)
-            if response.status_code != 200 or "access_token" not in body:
+            body = answer.json()
+            if answer.status != 200 or "access_token" not in body:
                 error = status_error(
-                    "fcm token endpoint", response, str(body.get("error_description") or body.get("error"))
+                    "fcm token endpoint", answer, str(body.get("error_description") or body.get("error"))
                 )
                 error.status = "failed"
                 raise error
@@ -118,30 +114,29 @@ class FcmProvider:
         body = orjson.dumps(push_body(delivery))
         for attempt in (1, 2):
             token = await self._access_token()
-            try:
-                response = await self._client.post(
-                    self._url,
-                    content=body,
-                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-                )
-            except httpx.HTTPError as exc:
-                raise transport_error("fcm", exc) from None
-            if response.status_code == 200:
-                return SendReceipt(_json(response).get("name"))
-            if response.status_code == 401 and attempt == 1:
+            answer = await self._http.request(
+                "POST",
+                self._url,
+                data=body,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            if answer.status == 200:
+                name = answer.json().get("name")
+                return SendReceipt(str(name) if name is not None else None)
+            if answer.status == 401 and attempt == 1:
                 self._token = None  # revoked or expired early: fetch a new one once
                 continue
-            raise _error_of(response)
+            raise _error_of(answer)
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._http.close()
 
 
-def _error_of(response: httpx.Response) -> ProviderError:
-    error = _json(response).get("error")
+def _error_of(answer: HttpAnswer) -> ProviderError:
+    error = answer.json().get("error")
     error = error if isinstance(error, dict) else {}
-    message = str(error.get("message") or response.text[:200])
+    message = str(error.get("message") or answer.text)
     fcm_code = None
     token_field = False
     for detail in error.get("details") or []:
@@ -151,17 +146,9 @@ def _error_of(response: httpx.Response) -> ProviderError:
         for violation in detail.get("fieldViolations") or []:
             if isinstance(violation, dict) and violation.get("field") == "message.token":
                 token_field = True
-    code = str(fcm_code or error.get("status") or response.status_code)
+    code = str(fcm_code or error.get("status") or answer.status)
     if code == "UNREGISTERED" or (
         code == "INVALID_ARGUMENT" and (token_field or "registration token" in message.lower())
     ):
         return InvalidPushToken(f"fcm: {message}", provider_code=code)
-    return status_error("fcm", response, message, code)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+    return status_error("fcm", answer, message, code)

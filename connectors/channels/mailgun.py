@@ -6,11 +6,11 @@ header; the campaign id is the tag (``o:tag``) Mailgun's statistics group by.
 
 from __future__ import annotations
 
-import httpx
+import aiohttp
 
 from connectors.channels.base import SendReceipt
 from connectors.channels.errors import InvalidAddress
-from connectors.channels.http import new_client, status_error, transport_error
+from connectors.channels.http import HttpClient, status_error
 from engine.channel_settings import MailgunSettings
 from engine.deliveries import Delivery
 from engine.events import Channel
@@ -54,43 +54,21 @@ class MailgunProvider:
         self._settings = settings
         self._default_from = default_from
         self._url = f"{settings.url}/v3/{settings.domain}/messages"
-        self._auth = httpx.BasicAuth("api", settings.api_key)
-        self._client = new_client(settings.timeout_s)
+        self._headers = {"Authorization": aiohttp.encode_basic_auth("api", settings.api_key)}
+        self._http = HttpClient("mailgun", settings.timeout_s)
 
     async def send(self, delivery: Delivery) -> SendReceipt:
-        form = form_of(delivery, self._default_from)
-        try:
-            response = await self._client.post(self._url, data=_multi(form), auth=self._auth)
-        except httpx.HTTPError as exc:
-            raise transport_error("mailgun", exc) from None
-        if response.status_code == 200:
-            message_id = _json(response).get("id")
+        form = aiohttp.FormData(form_of(delivery, self._default_from))
+        answer = await self._http.request("POST", self._url, data=form, headers=self._headers)
+        body = answer.json()
+        if answer.status == 200:
+            message_id = body.get("id")
             return SendReceipt(str(message_id) if message_id is not None else None)
-        detail = str(_json(response).get("message") or response.text[:200])
-        error = status_error("mailgun", response, detail)
-        if response.status_code in (401, 403):
+        error = status_error("mailgun", answer, str(body.get("message") or answer.text))
+        if answer.status in (401, 403):
             error.message += " (check REFRACT_MAILGUN_API_KEY, REFRACT_MAILGUN_DOMAIN and the region)"
             error.status = "failed"
         raise error
 
     async def close(self) -> None:
-        await self._client.aclose()
-
-
-def _multi(form: list[tuple[str, str]]) -> dict[str, str | list[str]]:
-    merged: dict[str, str | list[str]] = {}
-    for name, value in form:
-        if name in merged:
-            current = merged[name]
-            merged[name] = [*current, value] if isinstance(current, list) else [current, value]
-        else:
-            merged[name] = value
-    return merged
-
-
-def _json(response: httpx.Response) -> dict[str, object]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        await self._http.close()

@@ -8,12 +8,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
 from connectors.channels.base import SendReceipt
 from connectors.channels.errors import InvalidAddress
-from connectors.channels.http import new_client, status_error, transport_error
+from connectors.channels.http import HttpClient, status_error
 from engine.channel_settings import SmsGatewaySettings, TwilioSettings
 from engine.deliveries import Delivery
 from engine.errors import ConfigurationError
@@ -33,14 +33,6 @@ def _checked_number(delivery: Delivery) -> str:
     return delivery.address
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 class TwilioProvider:
     """``POST /2010-04-01/Accounts/{sid}/Messages.json`` with To, From, Body and StatusCallback."""
 
@@ -52,8 +44,10 @@ class TwilioProvider:
         self._url = (
             f"{settings.base_url.rstrip('/')}/2010-04-01/Accounts/{settings.account_sid}/Messages.json"
         )
-        self._auth = httpx.BasicAuth(settings.account_sid, settings.auth_token)
-        self._client = new_client(settings.timeout_s)
+        self._headers = {
+            "Authorization": aiohttp.encode_basic_auth(settings.account_sid, settings.auth_token)
+        }
+        self._http = HttpClient("twilio", settings.timeout_s)
 
     async def send(self, delivery: Delivery) -> SendReceipt:
         form = {
@@ -63,21 +57,19 @@ class TwilioProvider:
         }
         if self._settings.status_callback_url:
             form["StatusCallback"] = self._settings.status_callback_url
-        try:
-            response = await self._client.post(self._url, data=form, auth=self._auth)
-        except httpx.HTTPError as exc:
-            raise transport_error("twilio", exc) from None
-        body = _json(response)
-        if response.status_code in (200, 201):
-            return SendReceipt(body.get("sid"))
+        answer = await self._http.request("POST", self._url, data=form, headers=self._headers)
+        body = answer.json()
+        if answer.status in (200, 201):
+            sid = body.get("sid")
+            return SendReceipt(str(sid) if sid is not None else None)
         code = body.get("code")
-        error = status_error("twilio", response, str(body.get("message") or response.text[:200]), str(code))
+        error = status_error("twilio", answer, str(body.get("message") or answer.text), str(code))
         if isinstance(code, int) and code in _TWILIO_BAD_NUMBER:
             raise InvalidAddress(error.message, provider_code=str(code))
         raise error
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._http.close()
 
 
 class GatewayProvider:
@@ -99,7 +91,7 @@ class GatewayProvider:
         self._headers = {"Content-Type": "application/json"}
         if settings.authorization:
             self._headers["Authorization"] = settings.authorization
-        self._client = new_client(settings.timeout_s)
+        self._http = HttpClient("sms gateway", settings.timeout_s)
 
     def body(self, delivery: Delivery) -> bytes:
         values = {
@@ -112,24 +104,21 @@ class GatewayProvider:
 
     async def send(self, delivery: Delivery) -> SendReceipt:
         body = self.body(delivery)
-        try:
-            response = await self._client.request(
-                self._settings.method.upper(), self._settings.url, content=body, headers=self._headers
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error("sms gateway", exc) from None
-        answer = _json(response)
-        if 200 <= response.status_code < 300:
-            message_id = answer.get(self._settings.message_id_field)
+        answer = await self._http.request(
+            self._settings.method.upper(), self._settings.url, data=body, headers=self._headers
+        )
+        document = answer.json()
+        if 200 <= answer.status < 300:
+            message_id = document.get(self._settings.message_id_field)
             return SendReceipt(str(message_id) if message_id is not None else None)
-        detail = str(answer.get("message") or answer.get("error") or response.text[:200])
-        error = status_error("sms gateway", response, detail)
-        if response.status_code in (400, 422) and "number" in detail.lower():
+        detail = str(document.get("message") or document.get("error") or answer.text)
+        error = status_error("sms gateway", answer, detail)
+        if answer.status in (400, 422) and "number" in detail.lower():
             raise InvalidAddress(error.message, provider_code=error.provider_code)
         raise error
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._http.close()
 
 
 _PLACEHOLDER = re.compile(r"\{(?:to|text|sender|delivery_id)\}")
