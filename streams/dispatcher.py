@@ -120,10 +120,15 @@ class Outcome:
     expired: bool = False
 
 
-class _Recorded:
-    __slots__ = ("done", "key", "partition", "value")
+class _Finishing:
+    """A delivery's records to write, then its ledger entry; ``done`` resolves when both are in Kafka."""
 
-    def __init__(self, partition: int, key: bytes, value: bytes, done: asyncio.Future[None]) -> None:
+    __slots__ = ("done", "key", "partition", "records", "value")
+
+    def __init__(
+        self, records: list[OutRecord], partition: int, key: bytes, value: bytes, done: asyncio.Future[None]
+    ) -> None:
+        self.records = records
         self.partition = partition
         self.key = key
         self.value = value
@@ -156,12 +161,12 @@ class Dispatcher:
         self._pending = asyncio.Semaphore(settings.max_pending)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._to_record: list[_Recorded] = []
-        self._record_wanted = asyncio.Event()
+        self._finishing: list[_Finishing] = []
+        self._finish_wanted = asyncio.Event()
 
     async def run(self, topic: BatchTopic) -> None:
         """Forever: take deliveries and start each (at most ``max_pending`` unfinished at once)."""
-        recorder = asyncio.ensure_future(self._record_forever())
+        finisher = asyncio.ensure_future(self._finish_forever())
         try:
             while True:
                 for event in await topic.buffer.take(500, 0.0):
@@ -171,7 +176,7 @@ class Dispatcher:
                     task.add_done_callback(self._finished)
                     metrics.DELIVERIES_PENDING.set(len(self._tasks))
         finally:
-            recorder.cancel()
+            finisher.cancel()
             for task in list(self._tasks):
                 task.cancel()
 
@@ -205,8 +210,7 @@ class Dispatcher:
                 event.ack()
                 return
             outcome = await self.deliver(delivery)
-            await self._write(self._records(message, delivery, outcome))
-            await self._record(message.partition, delivery, outcome)
+            await self._finish(message, delivery, outcome)
             event.ack()
         finally:
             del self._in_flight[delivery.delivery_id]
@@ -354,27 +358,36 @@ class Dispatcher:
                 log.warning("dispatch.write_retry", attempt=attempt, error=exc.message)
                 await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
 
-    async def _record(self, partition: int, delivery: Delivery, outcome: Outcome) -> None:
-        """Add the id to the ledger; returns once its changelog record is acked and RocksDB written."""
+    async def _finish(self, message: Any, delivery: Delivery, outcome: Outcome) -> None:
+        """Write the outcome's records, then the ledger entry; returns once both are in Kafka."""
         status = "expired" if outcome.expired else outcome.status
         value = Finished(status, outcome.provider_message_id, self._clock_ms()).to_bytes()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._to_record.append(_Recorded(partition, delivery.delivery_id.encode("utf-8"), value, done))
-        self._record_wanted.set()
+        records = self._records(message, delivery, outcome)
+        self._finishing.append(
+            _Finishing(records, message.partition, delivery.delivery_id.encode(), value, done)
+        )
+        self._finish_wanted.set()
         await done
 
-    async def _record_forever(self) -> None:
-        """Write the ledger a batch at a time: one changelog round trip and one RocksDB write each."""
+    async def _finish_forever(self) -> None:
+        """Finish deliveries a batch at a time: their results acked, then their ledger entries.
+
+        One produce round trip for the results and one for the ledger's changelog per batch, and
+        one RocksDB write per partition; deliveries that end while a batch is in flight form the
+        next one.
+        """
         changelog = self._ledger.changelog_topic
         while True:
-            await self._record_wanted.wait()
-            self._record_wanted.clear()
-            batch, self._to_record = self._to_record, []
+            await self._finish_wanted.wait()
+            self._finish_wanted.clear()
+            batch, self._finishing = self._finishing, []
             if not batch:
                 continue
-            records = [OutRecord(changelog, item.key, item.value, item.partition) for item in batch]
             try:
-                delivered = await self._producer_send_with_retries(records)
+                await self._producer_send_with_retries([record for item in batch for record in item.records])
+                entries = [OutRecord(changelog, item.key, item.value, item.partition) for item in batch]
+                delivered = await self._producer_send_with_retries(entries)
                 last: dict[int, int] = {}
                 for report in delivered:
                     last[report.partition] = max(report.offset, last.get(report.partition, -1))
@@ -384,7 +397,7 @@ class Dispatcher:
                 for partition, values in by_partition.items():
                     self._ledger.write(partition, values, last[partition])
             except Exception as exc:  # the deliveries stay unacked: a replay redoes them
-                log.error("dispatch.ledger_failed", deliveries=len(batch), error=repr(exc))
+                log.error("dispatch.finish_failed", deliveries=len(batch), error=repr(exc))
                 for item in batch:
                     item.done.set_exception(exc)
                 continue

@@ -116,6 +116,12 @@ def _ceiling(env: dict[str, str], channel: Channel, items: list[Delivery]) -> fl
     return asyncio.run(_bare_loop(provider, items, settings.concurrency(channel)))
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _metrics(port: int) -> dict[str, float]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
         text = answer.read().decode()
@@ -180,7 +186,7 @@ def _through_worker(
             and values.get("refract_deliveries_pending", 1) == 0
         ):
             return time.perf_counter() - started
-        time.sleep(0.05)
+        time.sleep(0.2)
     raise SystemExit("the worker did not finish in 30 minutes")
 
 
@@ -234,7 +240,7 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
             stderr=open(log, "wb"),  # noqa: SIM115
         )
         _wait_ready(web_port, worker, log)
-        figures: dict[Channel, tuple[float, float]] = {}
+        figures: dict[Channel, tuple[float, float, float]] = {}
         for channel in CHANNELS:
             print(
                 f"{channel}: ceiling, {args.count:,} provider calls from a bare loop ...",
@@ -244,10 +250,12 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
             ceiling = args.count / _ceiling(env, channel, deliveries(channel, args.count, f"{run}c"))
             print(f"{channel}: through Kafka and the dispatcher ...", file=out, flush=True)
             items = deliveries(channel, args.count, f"{run}w")
+            cpu_before = _cpu_s(worker.pid)
             seconds = _through_worker(
                 bootstrap, web_port, worker, log, TopicNames(namespace).deliveries, channel, items
             )
-            figures[channel] = (args.count / seconds, ceiling)
+            cpu_us = (_cpu_s(worker.pid) - cpu_before) / args.count * 1e6
+            figures[channel] = (args.count / seconds, ceiling, cpu_us)
     finally:
         for process in (worker, servers):
             if process is not None and process.poll() is None:
@@ -260,10 +268,14 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
         f"\nrefract bench deliveries: {args.count:,} deliveries per channel, {args.partitions} partitions",
         file=out,
     )
-    print(f"  {'channel':<8} {'dispatcher':>14} {'ceiling':>14} {'ratio':>7}", file=out)
-    for channel, (rate, ceiling) in figures.items():
+    header = f"  {'channel':<8} {'dispatcher':>14} {'ceiling':>14} {'ratio':>7}  {'worker CPU/msg':>14}"
+    print(header, file=out)
+    for channel, (rate, ceiling, cpu_us) in figures.items():
         ratio = rate / ceiling
         mark = "ok" if ratio >= TARGET_RATIO else f"below {TARGET_RATIO}"
-        print(f"  {channel:<8} {rate:>10,.0f} msg/s {ceiling:>8,.0f} msg/s {ratio:>7.2f}  {mark}", file=out)
+        print(
+            f"  {channel:<8} {rate:>10,.0f} msg/s {ceiling:>8,.0f} msg/s {ratio:>7.2f}  {cpu_us:>11,.0f} µs  {mark}",
+            file=out,
+        )
     print(f"  (logs in {work})", file=out)
     return 0
