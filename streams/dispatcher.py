@@ -12,7 +12,7 @@ hands each delivery to its channel's lane. Per delivery:
    ``ContactUpdate`` removing it) to ``refract.events``, plus a dead letter when retries ran out,
    and wait for Kafka's acks;
 5. only then record the id in the ledger (changelog acked, then RocksDB), and ack the delivery so
-   faust may commit its offset.
+   faust may commit its offset. Steps 4 and 5 run for a batch of finished deliveries at once.
 
 The guarantee this order gives: a delivery is handed to the provider at most twice, and twice
 only when the worker dies after the provider accepted it and before its ledger record reached
