@@ -238,6 +238,11 @@ class Dispatcher:
                 except ProviderError as error:
                     metrics.PROVIDER_LATENCY.labels(provider.name).observe(time.perf_counter() - started)
                     failure = error
+                except (
+                    Exception
+                ) as exc:  # a provider bug must not stall the partition: retry, then dead-letter
+                    log.exception("dispatch.provider_crashed", provider=provider.name)
+                    failure = ProviderError(f"unexpected {exc!r}", retriable=True, provider_code="unexpected")
                 else:
                     metrics.PROVIDER_LATENCY.labels(provider.name).observe(time.perf_counter() - started)
                     metrics.DELIVERIES_SENT.labels(delivery.channel, provider.name).inc()

@@ -65,6 +65,18 @@ async def test_after_the_last_attempt_the_delivery_fails_with_a_dead_letter() ->
     assert outcome.dead_letter is not None and outcome.dead_letter.code == "delivery_retries_exhausted"
 
 
+async def test_an_unexpected_provider_error_is_retried_then_dead_lettered() -> None:
+    class Broken(ScriptedProvider):
+        async def send(self, delivery: Delivery) -> SendReceipt:
+            self.calls += 1
+            raise KeyError("bug")
+
+    email = Broken("email", "smtp")
+    outcome = await dispatcher(Providers(email=email)).deliver(make_delivery())
+    assert (outcome.status, email.calls) == ("failed", 3)
+    assert outcome.dead_letter is not None and "KeyError" in outcome.dead_letter.message
+
+
 async def test_a_retry_after_beyond_the_bound_fails_at_once() -> None:
     email = ScriptedProvider("email", "smtp", [busy(retry_after_s=3600)])
     outcome = await dispatcher(Providers(email=email)).deliver(make_delivery())
