@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.campaigns.model import Cap
+from engine.channel_settings import ChannelSettings
 from engine.errors import ConfigurationError
 from engine.segments.calendar import is_known_zone
 from engine.signing import MIN_SECRET_LENGTH
@@ -119,6 +120,7 @@ class Settings:
     public_url: str | None = None  # the base URL of links in messages; default: web_url
     mailgun_webhook_key: str | None = field(default=None, repr=False)
     twilio_auth_token: str | None = field(default=None, repr=False)
+    channels: ChannelSettings = field(default_factory=ChannelSettings)
 
     def __post_init__(self) -> None:
         if not self.namespace or not all(c.isalnum() or c in "-_." for c in self.namespace):

@@ -343,6 +343,10 @@ def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
         from ops.bench.campaigns import main as bench_campaigns
 
         return bench_campaigns(args, out)
+    if args.bench_command == "deliveries":
+        from ops.bench.deliveries import main as bench_deliveries
+
+        return bench_deliveries(args, out)
     from ops.bench.ingest import main as bench_ingest
 
     return bench_ingest(args, out)
@@ -470,6 +474,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_segments_arguments(
         bench_sub.add_parser("segments", help="cost of 50 segments, change latency, backfill, evaluation")
+    )
+    from ops.bench.deliveries import add_arguments as add_delivery_arguments
+
+    add_delivery_arguments(
+        bench_sub.add_parser("deliveries", help="email and SMS dispatch speed vs bare provider calls")
     )
     bench.set_defaults(func=cmd_bench)
 

@@ -15,6 +15,8 @@ from engine.campaigns.definition import channel_caps_from_text
 from engine.errors import ConfigurationError
 from engine.settings import ApiKeySetting, RocksDBSettings, Settings
 from engine.signing import parse_secrets
+from ops.channel_config import known_variables as channel_variables
+from ops.channel_config import load_channel_settings
 
 DEFAULT_SETTINGS_FILE = "refract.yaml"
 
@@ -59,6 +61,7 @@ def known_variables() -> frozenset[str]:
     """Every REFRACT_* environment variable load_settings reads."""
     names = {f"REFRACT_{name.upper()}" for name in _SCALARS}
     names |= {f"REFRACT_ROCKSDB_{name.upper()}" for name in _ROCKSDB}
+    names |= channel_variables()
     return frozenset(
         names
         | {
@@ -156,12 +159,14 @@ def load_settings(
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     rocksdb: dict[str, Any] = {}
+    channels: Any = None
 
     path = settings_file or (Path(env["REFRACT_SETTINGS_FILE"]) if env.get("REFRACT_SETTINGS_FILE") else None)
     if path is None and Path(DEFAULT_SETTINGS_FILE).is_file():
         path = Path(DEFAULT_SETTINGS_FILE)
     if path is not None:
         values, rocksdb = _from_file(path)
+        channels = values.pop("channels", None)
 
     for name, convert in _SCALARS.items():
         variable = f"REFRACT_{name.upper()}"
@@ -180,6 +185,9 @@ def load_settings(
     if env.get("REFRACT_CORS_ORIGINS"):
         values["cors_origins"] = _origins(env["REFRACT_CORS_ORIGINS"], "REFRACT_CORS_ORIGINS")
 
+    channel_settings = load_channel_settings(env, channels, f"{path}: channels")
+    if channel_settings is not None:
+        values["channels"] = channel_settings
     values.update({k: v for k, v in overrides.items() if v is not None})
     if rocksdb:
         values["rocksdb"] = replace(RocksDBSettings(), **rocksdb)
@@ -215,12 +223,16 @@ def _from_file(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             values["signing_secrets"] = _secrets_from_file(raw, where)
         elif name == "cors_origins":
             values["cors_origins"] = _origins(raw, where)
+        elif name == "channels":
+            values["channels"] = raw  # read by ops.channel_config
         elif name == "rocksdb" and isinstance(raw, dict):
             for key, value in raw.items():
                 if key not in _ROCKSDB:
                     raise ConfigurationError(f"{where}.{key}: unknown RocksDB setting")
                 rocksdb[key] = _convert(key, value, _ROCKSDB[key], f"{where}.{key}")
         else:
-            known = ", ".join([*_SCALARS, "api_keys", "signing_secrets", "cors_origins", "rocksdb"])
+            known = ", ".join(
+                [*_SCALARS, "api_keys", "signing_secrets", "cors_origins", "rocksdb", "channels"]
+            )
             raise ConfigurationError(f"{where}: unknown setting; known settings are {known}")
     return values, rocksdb

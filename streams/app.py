@@ -28,6 +28,7 @@ from streams.clock import Clock, clock_for
 from streams.contact_directory import ContactDirectory
 from streams.customer_store import CUSTOMERS_TABLE, CustomerStore
 from streams.definitions import DefinitionsReader
+from streams.dispatcher import install_dispatcher
 from streams.processor import CustomerProcessor
 from streams.producer import OutRecord, Producer
 from streams.timers import tick_envelope
@@ -171,6 +172,8 @@ def build_worker(
     @app.task  # type: ignore[untyped-decorator]
     async def follow_contacts() -> None:
         contacts.start()
+
+    install_dispatcher(app, settings, producer, topics, rocksdb_options(settings))
 
     @app.task  # type: ignore[untyped-decorator]
     async def customer_processor() -> None:

@@ -117,3 +117,39 @@ SEGMENT_MEMBERS = Gauge(
     ["segment"],
     registry=REGISTRY,
 )
+DELIVERIES_SENT = Counter(
+    "refract_deliveries_sent",
+    "Deliveries a provider accepted, by channel and provider.",
+    ["channel", "provider"],
+    registry=REGISTRY,
+)
+DELIVERIES_FAILED = Counter(
+    "refract_deliveries_failed",
+    "Deliveries that ended without being sent, by channel and outcome (failed, bounced, rejected, expired).",
+    ["channel", "status"],
+    registry=REGISTRY,
+)
+DELIVERIES_RETRIED = Counter(
+    "refract_deliveries_retried",
+    "Provider calls that failed transiently and were tried again, by channel and provider.",
+    ["channel", "provider"],
+    registry=REGISTRY,
+)
+DELIVERIES_SKIPPED = Counter(
+    "refract_deliveries_skipped",
+    "Deliveries not sent because their id was already done (replays after a crash or rebalance).",
+    ["channel"],
+    registry=REGISTRY,
+)
+DELIVERIES_PENDING = Gauge(
+    "refract_deliveries_pending",
+    "Deliveries taken from Kafka and not finished (sending or waiting to retry).",
+    registry=REGISTRY,
+)
+PROVIDER_LATENCY = Histogram(
+    "refract_provider_latency_seconds",
+    "Time of one provider call (accepted or not), by provider.",
+    ["provider"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)

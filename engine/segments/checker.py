@@ -144,7 +144,7 @@ def _compare(node: Compare, where: Where | None) -> None:
             hint = " (to find text inside text, use ~)" if right == "string" else ""
             raise _fail(
                 where,
-                f"after '{op}' comes a list, such as [\"UY\", \"AR\"], or an attribute holding "
+                f'after \'{op}\' comes a list, such as ["UY", "AR"], or an attribute holding '
                 f"one; {operand_text(node.right)} is {_TYPE_WORDS[right]}{hint}",
             )
         if left in ("list", "null"):
@@ -233,8 +233,7 @@ def _source(where: Where | None, source: EventRef) -> None:
     if source.interaction not in INTERACTION_KINDS:
         raise _fail(
             where,
-            f"'{source.interaction}' is not an interaction; use one of "
-            f"{', '.join(INTERACTION_KINDS)}",
+            f"'{source.interaction}' is not an interaction; use one of {', '.join(INTERACTION_KINDS)}",
         )
     if source.campaign is not None:
         _named(where, "campaign=", source.campaign)
@@ -299,4 +298,4 @@ def _literal(value: LiteralValue, where: Where | None) -> None:
         kinds.add(value_type(item))
     temporal = {"date", "timestamp"}
     if len(kinds - temporal) + (1 if kinds & temporal else 0) > 1:
-        raise _fail(where, "a list holds values of one type, such as [\"UY\", \"AR\"] or [1, 2]")
+        raise _fail(where, 'a list holds values of one type, such as ["UY", "AR"] or [1, 2]')

@@ -82,9 +82,7 @@ def compare(op: str, left: Any, right: Any, context: EvaluationContext) -> bool:
         if op == "in":
             return found
         # "not in" on a list of another type is a type mismatch: false, like any mismatch.
-        return not found and (
-            not right or any(_aligned(left, item, context) is not None for item in right)
-        )
+        return not found and (not right or any(_aligned(left, item, context) is not None for item in right))
     aligned = _aligned(left, right, context)
     if aligned is None:
         return False

@@ -83,4 +83,3 @@ def customer_timezone(attributes: Mapping[str, AttributeValue], default: str) ->
     if isinstance(value, str) and is_known_zone(value):
         return value
     return default
-

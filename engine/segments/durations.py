@@ -7,9 +7,7 @@ import re
 UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 _DURATION = re.compile(r"([0-9]{1,6})([mhdw])")
 
-DURATION_HINT = (
-    'write a whole number followed by m (minutes), h (hours), d (days) or w (weeks), such as "7d"'
-)
+DURATION_HINT = 'write a whole number followed by m (minutes), h (hours), d (days) or w (weeks), such as "7d"'
 
 
 def duration_ms(text: str) -> int:

@@ -32,6 +32,6 @@ FUNCTION_NAMES = tuple(FUNCTION_USAGE)
 
 
 def suggestion(word: str, choices: tuple[str, ...] | list[str]) -> str:
-    """" — did you mean 'x'?" when ``word`` looks like a typo of one of ``choices``, else ""."""
+    """ " — did you mean 'x'?" when ``word`` looks like a typo of one of ``choices``, else ""."""
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
     return f" — did you mean '{close[0]}'?" if close else ""

@@ -220,7 +220,7 @@ def _comparison(doc: Mapping[str, Any], path: str) -> Condition:
 
 def _operand(doc: Any, path: str) -> Operand:
     if not isinstance(doc, Mapping):
-        raise _fail(path, f"expected an operand, such as {{\"attr\": \"balance\"}}, not {doc!r}")
+        raise _fail(path, f'expected an operand, such as {{"attr": "balance"}}, not {doc!r}')
     kinds = [key for key in OPERAND_KEYS if key in doc]
     if len(kinds) != 1:
         if kinds:
@@ -229,7 +229,7 @@ def _operand(doc: Any, path: str) -> Operand:
         hint = suggestion(unknown[0], OPERAND_KEYS) if unknown else ""
         raise _fail(
             path,
-            f"expected an operand such as {{\"attr\": \"balance\"}}; found keys {unknown}{hint}",
+            f'expected an operand such as {{"attr": "balance"}}; found keys {unknown}{hint}',
         )
     kind = kinds[0]
     value = doc[kind]
@@ -327,6 +327,6 @@ def _scalar(value: Any, path: str) -> Scalar:
             raise _fail(_join(path, str(key)), str(exc)) from None
     raise _fail(
         path,
-        'expected a literal: a string, a number, true/false, null, a list of those, '
+        "expected a literal: a string, a number, true/false, null, a list of those, "
         f'{{"date": "YYYY-MM-DD"}} or {{"timestamp": "..."}}, not {value!r}',
     )

@@ -27,8 +27,7 @@ _MISTAKES = {
     "=>": "write >= for 'greater than or equal'",
     "=<": "write <= for 'less than or equal'",
 }
-_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n",
-            "r": "\r", "t": "\t"}
+_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
 def is_plain_name(text: str) -> bool:
@@ -192,14 +191,12 @@ class _Scanner:
                     index += 2
                     continue
                 digits = source[index + 2 : index + 6]
-                if escape == "u" and len(digits) == 4 and all(
-                    d in "0123456789abcdefABCDEF" for d in digits
-                ):
+                if escape == "u" and len(digits) == 4 and all(d in "0123456789abcdefABCDEF" for d in digits):
                     parts.append(chr(int(digits, 16)))
                     index += 6
                     continue
                 raise self._error(
-                    "unknown escape in text: write \\\\ for a backslash, \\\" for a quote", index
+                    'unknown escape in text: write \\\\ for a backslash, \\" for a quote', index
                 )
             parts.append(char)
             index += 1

@@ -225,6 +225,7 @@ def update(
     for segment_id in stale:
         new_memberships.pop(segment_id, None)
         new_due.pop(segment_id, None)
+
     def current_context() -> EvaluationContext:
         return EvaluationContext.for_customer(
             after.attributes,

@@ -31,7 +31,14 @@ ORDERING_OPERATORS = frozenset({"<", "<=", ">", ">="})
 
 # Interaction kinds a rule may name (the Interaction kinds plus referral clicks).
 INTERACTION_KINDS = (
-    "impression", "click", "dismiss", "open", "conversion", "unsubscribe", "lead", "complaint",
+    "impression",
+    "click",
+    "dismiss",
+    "open",
+    "conversion",
+    "unsubscribe",
+    "lead",
+    "complaint",
     "referral_click",
 )
 

@@ -59,9 +59,7 @@ def getter(node: Operand) -> Getter:
         return lambda context: behaviour.count(context.behaviour, key, within, context.now_ms)
     if isinstance(node, Sum):
         key, field_name, within = node.source.key, node.field, window_ms(node.within)
-        return lambda context: behaviour.sum_(
-            context.behaviour, key, field_name, within, context.now_ms
-        )
+        return lambda context: behaviour.sum_(context.behaviour, key, field_name, within, context.now_ms)
     if isinstance(node, Last):
         return _last(node.source.key, node.field)
     if isinstance(node, Offer):

@@ -69,9 +69,7 @@ def parse_timestamp(text: str) -> dt.datetime:
             'such as timestamp("2024-01-31T09:30:00Z")'
         ) from None
     if moment.tzinfo is None:
-        raise ValueError(
-            f'"{text}" has no time zone: end it with Z (UTC) or an offset such as +02:00'
-        )
+        raise ValueError(f'"{text}" has no time zone: end it with Z (UTC) or an offset such as +02:00')
     return moment
 
 
@@ -124,9 +122,7 @@ class _Parser:
     def deeper(self, token: Token) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise _error(
-                token, f"this rule nests more than {MAX_DEPTH} levels deep; simplify it"
-            )
+            raise _error(token, f"this rule nests more than {MAX_DEPTH} levels deep; simplify it")
 
     # --- conditions ---
 
@@ -140,8 +136,7 @@ class _Parser:
                 raise _error(token, "this ')' has no matching '('")
             raise _error(
                 token,
-                f"unexpected {token.describe()} after a complete condition; "
-                "join conditions with and / or",
+                f"unexpected {token.describe()} after a complete condition; join conditions with and / or",
             )
         return condition
 
@@ -189,9 +184,7 @@ class _Parser:
         if token.kind == "end":
             raise _error(token, "expected a condition, such as balance >= 100, at the end of the rule")
         if not self.starts_operand(token):
-            raise _error(
-                token, f"expected a condition, such as balance >= 100, but found {token.describe()}"
-            )
+            raise _error(token, f"expected a condition, such as balance >= 100, but found {token.describe()}")
         operand = self.operand()
         return self.tail(operand, token)
 
@@ -220,29 +213,28 @@ class _Parser:
         elif token.kind == "punct" and token.value == "=":
             raise _error(
                 token,
-                "write == to compare; a single = only names a function argument, "
-                'as in within="7d"',
+                'write == to compare; a single = only names a function argument, as in within="7d"',
             )
         elif self.ends_condition(token):
             return Truth(left, _where(start))
         else:
             raise _error(
                 token,
-                f"expected an operator ({_OPERATOR_HINT}), or and / or, "
-                f"but found {token.describe()}",
+                f"expected an operator ({_OPERATOR_HINT}), or and / or, but found {token.describe()}",
             )
         after = self.peek()
         if after.kind == "op" or (after.kind == "keyword" and after.value in ("in", "is")):
             raise _error(
                 after,
-                "compare one thing at a time: write, for example, x > 1 and x < 5 "
-                "instead of 1 < x < 5",
+                "compare one thing at a time: write, for example, x > 1 and x < 5 instead of 1 < x < 5",
             )
         return condition
 
     def ends_condition(self, token: Token) -> bool:
-        return token.kind == "end" or (token.kind == "keyword" and token.value in ("and", "or")) or (
-            token.kind == "punct" and token.value == ")"
+        return (
+            token.kind == "end"
+            or (token.kind == "keyword" and token.value in ("and", "or"))
+            or (token.kind == "punct" and token.value == ")")
         )
 
     # --- operands ---
@@ -316,17 +308,14 @@ class _Parser:
             if token.kind == "end":
                 raise _error(
                     token,
-                    f"expected ']' to close the list opened at line {opening.line}, "
-                    f"column {opening.column}",
+                    f"expected ']' to close the list opened at line {opening.line}, column {opening.column}",
                 )
             if token.kind == "keyword" and token.value == "null":
-                raise _error(
-                    token, "null cannot be in a list; add a separate condition: or x is null"
-                )
+                raise _error(token, "null cannot be in a list; add a separate condition: or x is null")
             if token.kind == "name" and token.text not in ("date", "timestamp"):
                 raise _error(
                     token,
-                    f"a list holds values written out, such as [\"UY\", \"AR\"]; "
+                    f'a list holds values written out, such as ["UY", "AR"]; '
                     f"'{token.text}' is not one (put text in quotes)",
                 )
             items.append(self.scalar("a value in the list"))
@@ -438,14 +427,12 @@ class _Parser:
             if not argument.is_text:
                 raise _error(
                     argument.token,
-                    f'{argument.name}= takes a text in quotes, such as {FUNCTION_USAGE[function]}',
+                    f"{argument.name}= takes a text in quotes, such as {FUNCTION_USAGE[function]}",
                 )
             named[argument.name] = argument
         return named
 
-    def event_call(
-        self, function: str, arguments: list[_Argument], where: Where, at: Token
-    ) -> Operand:
+    def event_call(self, function: str, arguments: list[_Argument], where: Where, at: Token) -> Operand:
         for argument in arguments:
             if argument.name is None:
                 raise _error(
@@ -454,8 +441,7 @@ class _Parser:
                 )
         named = self.named(function, arguments, EVENT_FUNCTIONS[function])
         event, interaction, campaign = (
-            named[key].value if key in named else None
-            for key in ("event", "interaction", "campaign")
+            named[key].value if key in named else None for key in ("event", "interaction", "campaign")
         )
         if event is None and interaction is None:
             raise _error(
@@ -468,8 +454,7 @@ class _Parser:
         if campaign is not None and interaction is None:
             raise _error(
                 named["campaign"].token,
-                'campaign= goes with interaction=, such as '
-                'ever(interaction="click", campaign="card-upsell")',
+                'campaign= goes with interaction=, such as ever(interaction="click", campaign="card-upsell")',
             )
         source = EventRef(event, interaction, campaign)
         within = named["within"].value if "within" in named else None
@@ -477,7 +462,7 @@ class _Parser:
             return Count(source, within, where)
         if function == "sum":
             if "field" not in named:
-                raise _error(at, f"sum(...) needs field=\"...\": {FUNCTION_USAGE['sum']}")
+                raise _error(at, f'sum(...) needs field="...": {FUNCTION_USAGE["sum"]}')
             return Sum(source, named["field"].value, within, where)
         if function == "ever":
             return Ever(source, where)
@@ -493,15 +478,11 @@ class _Parser:
         token = self.advance()
         if token.kind in ("name", "keyword", "string"):
             return str(token.value) if token.kind == "string" else token.text
-        raise _error(
-            token, f"expected a field name after '.', such as {FUNCTION_USAGE[function]}"
-        )
+        raise _error(token, f"expected a field name after '.', such as {FUNCTION_USAGE[function]}")
 
     def only_positional(self, function: str, arguments: list[_Argument], at: Token) -> _Argument:
         if len(arguments) != 1 or arguments[0].name is not None:
-            token = arguments[1].token if len(arguments) > 1 else (
-                arguments[0].token if arguments else at
-            )
+            token = arguments[1].token if len(arguments) > 1 else (arguments[0].token if arguments else at)
             raise _error(token, f"{function}(...) takes one value: {FUNCTION_USAGE[function]}")
         return arguments[0]
 
@@ -524,9 +505,7 @@ class _Parser:
             )
         return argument.value
 
-    def literal_call(
-        self, function: str, arguments: list[_Argument], at: Token, where: Where
-    ) -> Literal:
+    def literal_call(self, function: str, arguments: list[_Argument], at: Token, where: Where) -> Literal:
         text = self.one_text(function, arguments, at)
         try:
             value: Scalar = parse_date(text) if function == "date" else parse_timestamp(text)

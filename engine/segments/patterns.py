@@ -39,9 +39,7 @@ class _Group:
 def compile_pattern(pattern: str) -> re.Pattern[str]:
     """``pattern`` compiled, or ValueError with a reason a person understands."""
     if len(pattern) > MAX_PATTERN_LENGTH:
-        raise ValueError(
-            f"this pattern is {len(pattern)} characters long; the limit is {MAX_PATTERN_LENGTH}"
-        )
+        raise ValueError(f"this pattern is {len(pattern)} characters long; the limit is {MAX_PATTERN_LENGTH}")
     try:
         compiled = re.compile(pattern)
     except re.error as exc:

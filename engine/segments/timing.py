@@ -186,4 +186,3 @@ def _numbers(value: Any) -> list[float]:
 def _around(number: float) -> tuple[int, ...]:
     low, high = math.floor(number), math.ceil(number)
     return (low, low + 1, high, high + 1)
-
