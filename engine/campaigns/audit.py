@@ -75,6 +75,7 @@ _REASONS = {
     "frequency_cap": "a frequency cap was reached",
     "quiet_hours": "it was quiet hours in the customer's time zone: the send waits until they end",
     "template_error": "the message's template failed for this customer, so nothing was sent",
+    "sms_too_long": "the SMS came out longer than 6 parts (or empty), so it was not sent",
     "campaign_ended": "the campaign ended or was paused while the customer was in it",
     "flow_finished": "the flow reached its end",
     "exit_step": "the flow reached an exit step",

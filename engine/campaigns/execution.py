@@ -43,8 +43,11 @@ from engine.segments.calendar import zone
 from engine.segments.compiler import evaluate
 from engine.segments.context import EvaluationContext, customer_timezone
 from engine.segments.membership import SegmentChange
+from engine.sms import segments_of
 from engine.state import CustomerState, evolve
 
+# An SMS longer than this many parts is not sent (a template gone wrong, or a link-heavy text).
+MAX_SMS_SEGMENTS = 6
 # Transitions one run may take within one event before it is stopped (a branch loop).
 MAX_TRANSITIONS = 50
 _NO_LINKS = NoLinks()
@@ -531,6 +534,19 @@ class _Turn:
             parts = with_opt_out(channel, parts, unsubscribe)
             expires_at_ms = self.now + step.expires_after_ms
             parts = self.links.instrument(parts, message, expires_at_ms)
+            if channel == "sms":
+                cost = segments_of(parts.get("text", ""))
+                if cost.segments > MAX_SMS_SEGMENTS or cost.segments == 0:
+                    self.decide(
+                        "send",
+                        campaign_id,
+                        "suppressed",
+                        "sms_too_long",
+                        step=step.step_id,
+                        segments=cost.segments,
+                        encoding=cost.encoding,
+                    )
+                    return step.next_step, run
             if platform is not None:
                 parts["platform"] = platform
             self.deliveries.append(

@@ -375,7 +375,9 @@ def test_every_email_carries_the_signed_unsubscribe_link_and_tracked_links():
 
     tracking = TrackingLinks(Signer(("s" * 32,)), "https://go.bank.example")
     html = '<html><body><p><a href="https://bank.example/offer">See it</a></p></body></html>'
-    content = {"hello": {"channel": "email", "subject": "s", "html": html, "text": "Visit https://bank.example/x"}}
+    content = {
+        "hello": {"channel": "email", "subject": "s", "html": html, "text": "Visit https://bank.example/x"}
+    }
     cat = catalog(make_campaign(content=content, categories=["cards"]))
     customer = Customer().setup(cat)
     env = envelope("c-1", BusinessEvent(name="signed_up"), T0)
@@ -428,3 +430,13 @@ def test_a_branch_loop_is_stopped():
     customer = Customer(balance=1).setup(cat)
     customer.event("signed_up", cat, T0)
     assert "step_limit" in customer.reasons()
+
+
+def test_an_sms_rendered_too_long_is_not_sent_and_the_audit_says_how_long():
+    content = {"sms": {"channel": "sms", "text": "{{ customer.story }}"}}
+    cat = catalog(make_campaign(content=content, flow=[{"send": "sms"}]))
+    customer = Customer(story="✓" * 500).setup(cat)  # not in GSM-7: UCS-2, 67 characters a part
+    customer.event("signed_up", cat, T0)
+    assert customer.deliveries == []
+    [refused] = [d for d in customer.decisions if d.reason == "sms_too_long"]
+    assert refused.details["encoding"] == "ucs2" and int(refused.details["segments"]) > 6
