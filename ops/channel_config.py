@@ -121,6 +121,10 @@ def load_channel_settings(env: Mapping[str, str], document: Any, where: str) -> 
             continue
         cls = SECTIONS[section]
         first = fields(cls)[0].name
+        if section == "twilio" and set(raw_values) <= {"auth_token"}:
+            # Only the auth token: it verifies Twilio's webhooks (settings.twilio_auth_token);
+            # sending SMS through Twilio also needs the account.
+            continue
         if first not in raw_values:
             raise ConfigurationError(
                 f"{section} is partly configured but has no {first}: set {variable(section, first)}"
