@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from engine.campaigns.landing import landing_from_body
 from engine.campaigns.model import (
     BranchStep,
     Campaign,
@@ -67,6 +68,7 @@ _TOP_LEVEL = {
     "variants",
     "reentry",
     "conversion",
+    "landing",
 }
 
 
@@ -453,4 +455,5 @@ def campaign_from_body(
         conversion=conversion,
         body=dict(body),
         updated_at_ms=updated_at_ms,
+        landing=landing_from_body(body.get("landing")),
     )
