@@ -58,6 +58,7 @@ CODE_FIELD = "r"
 _ERROR_STYLE = "color:#b00020;margin:.2rem 0 .8rem"
 # Off-screen rather than display:none, which some bots detect; aria-hidden keeps it from screen readers.
 _HONEYPOT_STYLE = "position:absolute;left:-10000px;top:auto;width:1px;height:1px;overflow:hidden"
+_INPUT_STYLE = "font-size:1rem;padding:.4rem;width:100%;max-width:24rem;box-sizing:border-box"
 _INPUT_TYPES = {"text": "text", "email": "email", "phone": "tel"}
 _AUTOCOMPLETE = {"email": "email", "phone": "tel"}
 
@@ -117,7 +118,7 @@ def _input(item: FormField, value: str, errors: Mapping[str, str]) -> str:
             selected = " selected" if option == value else ""
             options.append(f'<option value="{html_text(option)}"{selected}>{html_text(option)}</option>')
         return (
-            f'{label}<select id="{field_id}" name="{name}"{required}{invalid}>'
+            f'{label}<select id="{field_id}" name="{name}" style="{_INPUT_STYLE}"{required}{invalid}>'
             + "".join(options)
             + f"</select>\n{message}"
         )
@@ -125,7 +126,7 @@ def _input(item: FormField, value: str, errors: Mapping[str, str]) -> str:
     extra = f' autocomplete="{autocomplete}"' if autocomplete else ""
     return (
         f'{label}<input type="{_INPUT_TYPES[item.type]}" id="{field_id}" name="{name}"'
-        f' value="{html_text(value)}"{extra}{required}{invalid}>\n{message}'
+        f' value="{html_text(value)}"{extra}{required}{invalid} style="{_INPUT_STYLE}">\n{message}'
     )
 
 
@@ -335,7 +336,7 @@ class LandingRoutes:
 def _success(landing: LandingPage) -> web.Response:
     if landing.redirect_url is not None:
         return web.Response(
-            status=303, headers={"Location": landing.redirect_url, "Cache-Control": "no-store"}
+            status=303, headers={"Location": str(URL(landing.redirect_url)), "Cache-Control": "no-store"}
         )
     return page(landing.title, f'<p role="status">{html_text(landing.success_message)}</p>')
 

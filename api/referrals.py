@@ -42,6 +42,8 @@ Append = Callable[[Sequence[Envelope]], Awaitable[None]]
 Campaigns = Callable[[], Mapping[str, Campaign]]
 NO_CACHE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 _BODY_FIELDS = {"campaign_id", "source", "expires_in"}
+DAY_MS = 86_400_000
+MAX_LIFETIME_MS = 10 * 366 * DAY_MS
 
 
 @dataclass(slots=True, frozen=True)
@@ -121,7 +123,10 @@ class ReferralRoutes:
             try:
                 if not isinstance(expires_in, str):
                     raise ValueError(f'expected a duration such as "30d", got {expires_in!r}')
-                expires_at_ms = self.now_ms() + duration_ms(expires_in)
+                lifetime_ms = duration_ms(expires_in)
+                if lifetime_ms > MAX_LIFETIME_MS:
+                    raise ValueError(f"a link works for at most {MAX_LIFETIME_MS // DAY_MS} days")
+                expires_at_ms = self.now_ms() + lifetime_ms
             except ValueError as exc:
                 raise ValidationError(f"expires_in: {exc}", field="expires_in") from None
         campaign = self.campaigns().get(campaign_id)

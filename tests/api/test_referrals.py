@@ -50,6 +50,14 @@ CAMPAIGNS: dict[str, Campaign] = {
         {"triggers": [{"referral": True}], "landing": {"redirect_url": "https://bank.example/cards?x=1"}},
     ),
     "plain": campaign_from_body("plain", 1, {"triggers": [{"referral": True}]}),
+    "callback": campaign_from_body(
+        "callback",
+        1,
+        {
+            "triggers": [{"referral": True}],
+            "landing": {**FORM, "redirect_url": "https://bank.example/gracias/año"},
+        },
+    ),
 }
 KNOWN = {"cust-7"}
 
@@ -126,6 +134,7 @@ def test_minting_refuses_an_unknown_campaign_and_one_without_a_landing_page() ->
         ({"campaign_id": "cards"}, "source"),
         ({"campaign_id": "cards", "source": "face book"}, "source"),
         ({"campaign_id": "cards", "source": "x", "expires_in": "1 month"}, "expires_in"),
+        ({"campaign_id": "cards", "source": "x", "expires_in": "999999w"}, "expires_in"),
         ({"campaign_id": "cards", "source": "x", "colour": "red"}, "colour"),
         ({"source": "x"}, "campaign_id"),
         (["cards"], "body"),
@@ -375,3 +384,11 @@ def test_the_address_limiter_forgets_the_least_recently_seen_addresses_past_its_
     limiter.take("b")
     limiter.take("c")  # "a" is forgotten: it may post again
     assert limiter.take("a") == 0
+
+
+async def test_a_lead_on_a_page_with_a_redirect_url_goes_there_after_recording() -> None:
+    async with referral_server() as (client, log, _):
+        token = await open_form(client, "/l/callback")
+        answer = await client.post("/l/callback", data={**GOOD, "csrf_token": token}, allow_redirects=False)
+        assert (answer.status, answer.headers["Location"]) == (303, "https://bank.example/gracias/a%C3%B1o")
+    assert [type(e.payload).__name__ for e in log.envelopes][-1] == "Interaction"
