@@ -21,6 +21,7 @@ from api.feedback import install_feedback
 from api.imports import install_imports
 from api.openapi import install_openapi
 from api.payloads import EnvelopeFactory, customer_id
+from api.referrals import install_referrals
 from api.sdk_route import install_sdk
 from api.segments import install_segments
 from engine.events import CustomerErased, Envelope
@@ -203,6 +204,7 @@ def install(worker: Worker, web_driver: Any) -> Api:
     install_campaigns(router, api)
     install_decisions(router, api)
     install_feedback(router, api)
+    install_referrals(router, api)
     install_openapi(router)
     install_sdk(router)
 

@@ -326,6 +326,23 @@ def cmd_segment_test(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_referral_create(args: argparse.Namespace, out: TextIO) -> int:
+    import json
+
+    from ops.api_client import api_endpoint
+
+    body: dict[str, str] = {"campaign_id": args.campaign, "source": args.source}
+    if args.expires:
+        body["expires_in"] = args.expires
+    api = api_endpoint(_settings(args), args.api, args.api_key)
+    link = api.request("POST", "/v1/referrals", body=json.dumps(body).encode("utf-8"))
+    print(f"code  {link['code']}", file=out)
+    print(f"url   {link['url']}", file=out)
+    if link.get("expires_at"):
+        print(f"until {link['expires_at']}", file=out)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
     if args.bench_command == "segments":
         from ops.bench.segments import main as bench_segments
@@ -447,6 +464,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key", help="an API key with admin scope (default REFRACT_API_KEY or the dev key)"
     )
     test.set_defaults(func=cmd_segment_test)
+
+    referral = sub.add_parser("referral", help="referral links that start a campaign (docs/referrals.md)")
+    referral_sub = referral.add_subparsers(dest="referral_command", required=True)
+    mint = referral_sub.add_parser("create", help="mint a signed referral link for a campaign and a source")
+    mint.add_argument("--campaign", required=True, help="the campaign id (it needs a landing: section)")
+    mint.add_argument("--source", required=True, help="where the link is posted, such as facebook")
+    mint.add_argument("--expires", help="how long the link works, such as 30d (default: no expiry)")
+    mint.add_argument("--api", help="the API address (default REFRACT_API_URL or this machine's worker)")
+    mint.add_argument(
+        "--api-key", help="an API key with admin scope (default REFRACT_API_KEY or the dev key)"
+    )
+    mint.set_defaults(func=cmd_referral_create)
 
     bench = sub.add_parser("bench", help="benchmarks (print figures and ratios)")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from engine.campaigns.landing import landing_from_body
 from engine.campaigns.model import (
     BranchStep,
     Campaign,
@@ -68,6 +69,7 @@ _TOP_LEVEL = {
     "variants",
     "reentry",
     "conversion",
+    "landing",
 }
 
 
@@ -459,4 +461,5 @@ def campaign_from_body(
         body=dict(body),
         updated_at_ms=updated_at_ms,
         impression_caps=_caps(body.get("impression_caps"), "impression_caps"),
+        landing=landing_from_body(body.get("landing")),
     )

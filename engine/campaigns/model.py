@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
+from engine.campaigns.landing import LandingPage
 from engine.campaigns.templates import CompiledContent
 from engine.events import Channel
 from engine.segments import Rule
@@ -155,6 +156,7 @@ class Campaign:
     updated_at_ms: int = 0
     # At most this many impressions of the campaign's inbound content per customer in a window.
     impression_caps: tuple[Cap, ...] = ()
+    landing: LandingPage | None = None  # the referral landing page (engine.campaigns.landing)
 
     def is_live(self, now_ms: int) -> bool:
         """Active and within its window at ``now_ms``."""
