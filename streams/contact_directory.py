@@ -11,15 +11,13 @@ each take some 3 GB on every worker.
 
 from __future__ import annotations
 
-import threading
-import time
-import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from engine.contact_index import ContactIndexRecord, email_key, phone_key
+from streams.compacted_topic import CompactedTopicFollower
 from streams.producer import OutRecord
 
 log = structlog.get_logger(__name__)
@@ -37,17 +35,14 @@ def contact_records(topic: str, records: Iterable[ContactIndexRecord]) -> list[O
     ]
 
 
-class ContactDirectory:
+class ContactDirectory(CompactedTopicFollower):
     """Follows ``topic`` from its beginning in a thread; ``customer_for_*`` answer from memory."""
 
+    name = "contacts"
+
     def __init__(self, bootstrap: str, topic: str, *, poll_timeout_s: float = 0.2) -> None:
-        self.topic = topic
-        self._bootstrap = bootstrap
-        self._poll_timeout_s = poll_timeout_s
+        super().__init__(bootstrap, topic, poll_timeout_s=poll_timeout_s)
         self._customers: dict[str, str] = {}
-        self.loaded = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def __len__(self) -> int:
         return len(self._customers)
@@ -58,57 +53,12 @@ class ContactDirectory:
     def customer_for_email(self, email: str) -> str | None:
         return self._customers.get(email_key(email))
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="refract-contacts", daemon=True)
-            self._thread.start()
+    def take(self, records: Sequence[tuple[bytes | None, bytes | None]]) -> None:
+        for key, value in records:
+            self.apply_record(key, value)
 
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-
-    def _run(self) -> None:
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self._bootstrap,
-                "group.id": f"refract-contacts-{uuid.uuid4().hex}",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            }
-        )
-        try:
-            partitions = self._assign(consumer)
-            at_end: set[int] = set()
-            while not self._stopping.is_set():
-                for message in consumer.consume(1000, self._poll_timeout_s):
-                    error = message.error()
-                    if error is not None:
-                        if error.code() == KafkaError._PARTITION_EOF:
-                            at_end.add(message.partition() or 0)
-                        else:
-                            log.warning("contacts.read_error", error=str(error))
-                        continue
-                    self.apply_record(message.key(), message.value())
-                if not self.loaded.is_set() and at_end >= partitions:
-                    self.loaded.set()
-                    log.info("contacts.loaded", addresses=len(self._customers))
-        except Exception:
-            log.exception("contacts.reader_failed")
-            raise
-        finally:
-            consumer.close()
-
-    def _assign(self, consumer: Consumer) -> set[int]:
-        while not self._stopping.is_set():
-            metadata = consumer.list_topics(self.topic, timeout=10.0)
-            topic = metadata.topics.get(self.topic)
-            if topic is not None and topic.error is None and topic.partitions:
-                partitions = set(topic.partitions)
-                consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
-                return partitions
-            time.sleep(0.5)
-        return set()
+    def loaded_fields(self) -> dict[str, Any]:
+        return {"addresses": len(self._customers)}
 
     def apply_record(self, key: bytes | None, value: bytes | None) -> None:
         """Take one record of the topic in (a None value is a tombstone)."""

@@ -15,16 +15,12 @@ worker processes no event before it knows the segments.
 
 from __future__ import annotations
 
-import threading
-import time
-import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from engine.campaigns.catalog import EMPTY_CATALOG, CampaignCatalog
 from engine.campaigns.definition import CAMPAIGN_KIND, campaign_from_body
@@ -35,6 +31,7 @@ from engine.segments import SegmentCycleError
 from engine.segments.definition import SEGMENT_KIND, SegmentDefinition, segment_from_body
 from engine.segments.membership import EMPTY_INDEX, CompiledSegment, SegmentIndex
 from schemas.codec import decode, encode
+from streams.compacted_topic import CompactedTopicFollower
 from streams.producer import OutRecord
 
 log = structlog.get_logger(__name__)
@@ -98,22 +95,23 @@ def decode_definition(value: bytes) -> DefinitionRecord:
     )
 
 
+T = TypeVar("T")
+
+
+def compile_record(record: DefinitionRecord, read: Callable[[str, int, Any, int], T]) -> T:
+    """What a (not deleted) record defines, read by ``read(id, version, body, updated_at_ms)``.
+
+    Raises RefractError when it cannot be read.
+    """
+    try:
+        body = orjson.loads(record.body)
+    except orjson.JSONDecodeError as exc:
+        raise RefractError(f"the body is not JSON: {exc}") from None
+    return read(record.definition_id, record.version, body, record.updated_at_ms)
+
+
 def compile_segment(record: DefinitionRecord) -> SegmentDefinition:
-    """The segment a (not deleted) record defines. Raises RefractError when it cannot be read."""
-    try:
-        body = orjson.loads(record.body)
-    except orjson.JSONDecodeError as exc:
-        raise RefractError(f"the body is not JSON: {exc}") from None
-    return segment_from_body(record.definition_id, record.version, body, record.updated_at_ms)
-
-
-def compile_campaign(record: DefinitionRecord) -> Campaign:
-    """The campaign a (not deleted) record defines. Raises RefractError when it cannot be read."""
-    try:
-        body = orjson.loads(record.body)
-    except orjson.JSONDecodeError as exc:
-        raise RefractError(f"the body is not JSON: {exc}") from None
-    return campaign_from_body(record.definition_id, record.version, body, record.updated_at_ms)
+    return compile_record(record, segment_from_body)
 
 
 def build_index(segments: Mapping[str, SegmentDefinition]) -> SegmentIndex:
@@ -131,8 +129,10 @@ def build_index(segments: Mapping[str, SegmentDefinition]) -> SegmentIndex:
             kept.pop(newest, None)
 
 
-class DefinitionsReader:
+class DefinitionsReader(CompactedTopicFollower):
     """Follows ``topic`` from its beginning in a thread; ``segments`` and ``index`` are current."""
+
+    name = "definitions"
 
     def __init__(
         self,
@@ -142,9 +142,7 @@ class DefinitionsReader:
         poll_timeout_s: float = 0.2,
         channel_caps: tuple[Cap, ...] = (),
     ) -> None:
-        self.topic = topic
-        self._bootstrap = bootstrap
-        self._poll_timeout_s = poll_timeout_s
+        super().__init__(bootstrap, topic, poll_timeout_s=poll_timeout_s)
         self.records: dict[str, DefinitionRecord] = {}
         self.segments: Mapping[str, SegmentDefinition] = {}
         self.index: SegmentIndex = EMPTY_INDEX
@@ -152,68 +150,20 @@ class DefinitionsReader:
         self.placements: Mapping[str, Placement] = {}
         self.catalog: CampaignCatalog = EMPTY_CATALOG.with_channel_caps(channel_caps)
         self._channel_caps = channel_caps
-        self.loaded = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="refract-definitions", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
 
     def latest(self, kind: str, definition_id: str) -> DefinitionRecord | None:
         """The last record of a definition (also when deleted), to number the next version."""
         return self.records.get(f"{kind}:{definition_id}")
 
-    def _run(self) -> None:
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self._bootstrap,
-                "group.id": f"refract-definitions-{uuid.uuid4().hex}",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-            }
-        )
-        try:
-            partitions = self._assign(consumer)
-            at_end: set[int] = set()
-            while not self._stopping.is_set():
-                messages = consumer.consume(500, self._poll_timeout_s)
-                changed = False
-                for message in messages:
-                    error = message.error()
-                    if error is not None:
-                        if error.code() == KafkaError._PARTITION_EOF:
-                            at_end.add(message.partition() or 0)
-                        else:
-                            log.warning("definitions.read_error", error=str(error))
-                        continue
-                    changed |= self._apply(message.key(), message.value())
-                if changed:
-                    self._rebuild()
-                if not self.loaded.is_set() and at_end >= partitions:
-                    self.loaded.set()
-                    log.info("definitions.loaded", segments=len(self.segments))
-        except Exception:
-            log.exception("definitions.reader_failed")
-            raise
-        finally:
-            consumer.close()
+    def take(self, records: Sequence[tuple[bytes | None, bytes | None]]) -> None:
+        changed = False
+        for key, value in records:
+            changed |= self._apply(key, value)
+        if changed:
+            self._rebuild()
 
-    def _assign(self, consumer: Consumer) -> set[int]:
-        while not self._stopping.is_set():
-            metadata = consumer.list_topics(self.topic, timeout=10.0)
-            topic = metadata.topics.get(self.topic)
-            if topic is not None and topic.error is None and topic.partitions:
-                partitions = set(topic.partitions)
-                consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
-                return partitions
-            time.sleep(0.5)
-        return set()
+    def loaded_fields(self) -> dict[str, Any]:
+        return {"segments": len(self.segments), "campaigns": len(self.campaigns)}
 
     def _apply(self, key: bytes | None, value: bytes | None) -> bool:
         """Take one record in; True when a segment changed."""
@@ -231,79 +181,46 @@ class DefinitionsReader:
         return record.kind in _COMPILED_KINDS
 
     def _rebuild(self) -> None:
-        self._rebuild_segments()
-        self._rebuild_campaigns()
-        self._rebuild_placements()
+        segments = self._compiled(SEGMENT_KIND, self.segments, segment_from_body)
+        if segments is not None:
+            # A new index makes the processor re-plan backfills: only when segments changed.
+            self.index = build_index(segments)
+            self.segments = segments
+            log.info("definitions.segments_changed", segments=len(segments))
+        campaigns = self._compiled(CAMPAIGN_KIND, self.campaigns, campaign_from_body)
+        if campaigns is not None:
+            # One assignment: the processor reads ``catalog`` once per batch, never a half-built one.
+            self.catalog = CampaignCatalog.build(campaigns.values(), self._channel_caps)
+            self.campaigns = campaigns
+            log.info("definitions.campaigns_changed", campaigns=len(campaigns))
+        placements = self._compiled(PLACEMENT_KIND, self.placements, placement_from_body)
+        if placements is not None:
+            self.placements = placements
 
-    def _rebuild_placements(self) -> None:
-        placements: dict[str, Placement] = {}
+    def _compiled(
+        self, kind: str, previous: Mapping[str, T], read: Callable[[str, int, Any, int], T]
+    ) -> dict[str, T] | None:
+        """The definitions of ``kind`` now (reusing what did not change), or None if none changed."""
+        compiled: dict[str, T] = {}
         for record in self.records.values():
-            if record.kind != PLACEMENT_KIND or record.deleted:
-                continue
-            known = self.placements.get(record.definition_id)
-            if known is not None and known.version == record.version:
-                placements[record.definition_id] = known
-                continue
-            try:
-                body = orjson.loads(record.body)
-                placements[record.definition_id] = placement_from_body(
-                    record.definition_id, record.version, body, record.updated_at_ms
-                )
-            except (RefractError, orjson.JSONDecodeError) as exc:
-                log.error("definitions.placement_skipped", placement=record.definition_id, error=str(exc))
-        self.placements = placements
-
-    def _rebuild_campaigns(self) -> None:
-        campaigns: dict[str, Campaign] = {}
-        previous = self.campaigns
-        for record in self.records.values():
-            if record.kind != CAMPAIGN_KIND or record.deleted:
+            if record.kind != kind or record.deleted:
                 continue
             known = previous.get(record.definition_id)
-            if known is not None and known.version == record.version:
-                campaigns[record.definition_id] = known
+            if known is not None and getattr(known, "version", None) == record.version:
+                compiled[record.definition_id] = known
                 continue
             try:
-                campaigns[record.definition_id] = compile_campaign(record)
+                compiled[record.definition_id] = compile_record(record, read)
             except RefractError as exc:
                 log.error(
-                    "definitions.campaign_skipped",
-                    campaign=record.definition_id,
+                    f"definitions.{kind}_skipped",
+                    definition=record.definition_id,
                     version=record.version,
                     error=exc.message,
                 )
-        if campaigns.keys() == previous.keys() and all(campaigns[c] is previous[c] for c in campaigns):
-            return
-        # One assignment: the processor reads ``catalog`` once per batch and never a half-built one.
-        self.catalog = CampaignCatalog.build(campaigns.values(), self._channel_caps)
-        self.campaigns = campaigns
-        log.info("definitions.campaigns_changed", campaigns=len(campaigns))
-
-    def _rebuild_segments(self) -> None:
-        segments: dict[str, SegmentDefinition] = {}
-        previous = self.segments
-        for record in self.records.values():
-            if record.kind != SEGMENT_KIND or record.deleted:
-                continue
-            known = previous.get(record.definition_id)
-            if known is not None and known.version == record.version:
-                segments[record.definition_id] = known
-                continue
-            try:
-                segments[record.definition_id] = compile_segment(record)
-            except RefractError as exc:
-                log.error(
-                    "definitions.segment_skipped",
-                    segment=record.definition_id,
-                    version=record.version,
-                    error=exc.message,
-                )
-        if segments.keys() == previous.keys() and all(segments[s] is previous[s] for s in segments):
-            return  # only other kinds changed: keep the index (a new one would re-plan backfills)
-        index = build_index(segments)
-        self.segments = segments
-        self.index = index
-        log.info("definitions.segments_changed", segments=len(segments))
+        if compiled.keys() == previous.keys() and all(compiled[k] is previous[k] for k in compiled):
+            return None
+        return compiled
 
 
 def read_definitions(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[str, DefinitionRecord]:

@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import secrets
 import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,6 +30,7 @@ from api.auth import mint_key
 from engine.events import BusinessEvent, ContactUpdate, CustomerUpdate, Envelope, Interaction, Payload
 from engine.topics import TopicNames
 from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions, _refract
+from ops.bench.worker_process import spawn_worker, stop_processes, worker_env
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
 from schemas.codec import decode, encode_envelope
@@ -287,23 +283,8 @@ def _latency(
 ) -> dict[str, float]:
     key = mint_key({"admin"})
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REFRACT_")}
-    env.update(
-        REFRACT_NAMESPACE=namespace,
-        REFRACT_KAFKA_BOOTSTRAP=bootstrap,
-        REFRACT_PARTITIONS=str(args.partitions),
-        REFRACT_DATA_DIR=str(work / namespace),
-        REFRACT_STANDBY_REPLICAS="0",
-        REFRACT_SIGNING_SECRET=secrets.token_urlsafe(32),
-        REFRACT_RATE_LIMIT_PER_S="0",
-        REFRACT_API_KEYS=f"{key.setting.key_id}:{key.setting.secret_sha256}:admin",
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ops.cli", "worker", "--web-port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(work / "latency-worker.log", "wb"),  # noqa: SIM115
-    )
+    env = worker_env(bootstrap, namespace, args.partitions, work / namespace, key=key)
+    process = spawn_worker(env, port, work / "latency-worker.log")
     watcher = _DeliveryWatcher(bootstrap, TopicNames(namespace).deliveries)
     try:
         deadline = time.monotonic() + 180
@@ -343,11 +324,7 @@ def _latency(
         }
     finally:
         watcher.stop()
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_processes([process])
 
 
 def main(args: argparse.Namespace, out: TextIO) -> int:

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -32,6 +29,7 @@ from engine.events import CustomerUpdate, Envelope
 from engine.topics import TopicNames
 from ops.bench.campaigns import _save_records
 from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions
+from ops.bench.worker_process import spawn_worker, stop_processes, worker_env
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
 from schemas.codec import encode_envelope
@@ -188,24 +186,8 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
     _produce(bootstrap, TopicNames(namespace).events, _customers(args.customers))
     key = mint_key({"admin"})
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REFRACT_")}
-    env.update(
-        REFRACT_NAMESPACE=namespace,
-        REFRACT_KAFKA_BOOTSTRAP=bootstrap,
-        REFRACT_PARTITIONS=str(args.partitions),
-        REFRACT_DATA_DIR=str(work / namespace),
-        REFRACT_STANDBY_REPLICAS="0",
-        REFRACT_SIGNING_SECRET=secrets.token_urlsafe(32),
-        REFRACT_RATE_LIMIT_PER_S="0",
-        REFRACT_API_KEYS=f"{key.setting.key_id}:{key.setting.secret_sha256}:admin",
-        REFRACT_LOG_LEVEL="warning",
-    )
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "ops.cli", "worker", "--web-port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(work / "worker.log", "wb"),  # noqa: SIM115
-    )
+    env = worker_env(bootstrap, namespace, args.partitions, work / namespace, key=key, log_level="warning")
+    worker = spawn_worker(env, port, work / "worker.log")
     bare_port = _free_port()
     bare = subprocess.Popen(
         [sys.executable, "-m", "ops.bench.bare_server", "--port", str(bare_port)],
@@ -235,12 +217,7 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
         )
         ceiling = _steps(f"http://127.0.0.1:{bare_port}/v1/decisions", bodies, "", args.seconds, out, "bare")
     finally:
-        for process in (worker, bare):
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes([worker, bare])
     at_1000 = refract[0]
     best, best_bare = _best(refract), _best(ceiling)
     print(f"\nrefract bench decisions: {args.customers:,} customers, 30 campaigns, 5 placements", file=out)

@@ -30,6 +30,7 @@ from connectors.channels import Provider, build_providers
 from engine.deliveries import Delivery
 from engine.events import Channel
 from engine.topics import TopicNames
+from ops.bench.worker_process import spawn_worker, worker_env
 from ops.channel_config import load_channel_settings
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
@@ -222,22 +223,12 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
         if servers.stdout.readline().strip() != b"ready":
             raise SystemExit(f"the local providers did not start; see {work / 'providers.log'}")
         ensure_topics(bootstrap, replace(settings, namespace=namespace, partitions=args.partitions))
-        worker_env = {k: v for k, v in os.environ.items() if not k.startswith("REFRACT_")}
-        worker_env.update(
-            env,
-            REFRACT_NAMESPACE=namespace,
-            REFRACT_KAFKA_BOOTSTRAP=bootstrap,
-            REFRACT_PARTITIONS=str(args.partitions),
-            REFRACT_DATA_DIR=str(work / "data"),
-            REFRACT_LOG_LEVEL="warning",
-        )
         log = work / "worker.log"
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "ops.cli", "worker", "--web-port", str(web_port)],
+        worker = spawn_worker(
+            worker_env(bootstrap, namespace, args.partitions, work / "data", log_level="warning", extra=env),
+            web_port,
+            log,
             cwd=ROOT,
-            env=worker_env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(log, "wb"),  # noqa: SIM115
         )
         _wait_ready(web_port, worker, log)
         figures: dict[Channel, tuple[float, float, float, float]] = {}

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +25,7 @@ from confluent_kafka import Consumer, Producer
 
 from api.auth import mint_key
 from engine.topics import TopicNames
+from ops.bench.worker_process import spawn_worker, stop_processes, worker_env
 from ops.bench.workload import envelopes
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
@@ -169,28 +167,16 @@ def _refract(
     With ``produce_when_ready`` the topic is empty at start: the events are produced once every
     worker holds its share of the partitions, so no rebalance falls inside the measurement.
     """
-    key = mint_key({"admin"})
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REFRACT_")}
-    env.update(
-        REFRACT_NAMESPACE=namespace,
-        REFRACT_KAFKA_BOOTSTRAP=bootstrap,
-        REFRACT_PARTITIONS=str(partitions),
-        REFRACT_DATA_DIR=str(work / namespace),
-        REFRACT_LOG_LEVEL="info",
-        REFRACT_STANDBY_REPLICAS=str(args.standby_replicas),
-        REFRACT_API_KEYS=f"{key.setting.key_id}:{key.setting.secret_sha256}:admin",
-        REFRACT_SIGNING_SECRET=secrets.token_urlsafe(32),
+    env = worker_env(
+        bootstrap,
+        namespace,
+        partitions,
+        work / namespace,
+        key=mint_key({"admin"}),
+        standby_replicas=args.standby_replicas,
     )
     ports = [_free_port() for _ in range(workers)]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "ops.cli", "worker", "--web-port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(work / f"{namespace}-{port}.log", "wb"),  # noqa: SIM115
-        )
-        for port in ports
-    ]
+    processes = [spawn_worker(env, port, work / f"{namespace}-{port}.log") for port in ports]
     try:
         if produce_when_ready is not None:
             deadline = time.monotonic() + 180
@@ -227,13 +213,7 @@ def _refract(
             time.sleep(0.1)
         raise SystemExit("the workers did not finish in 30 minutes")
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
 
 
 def main(args: argparse.Namespace, out: TextIO) -> int:

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -37,6 +33,7 @@ from engine.segments.membership import CompiledSegment, SegmentIndex, inputs_cha
 from engine.state import CustomerState, evolve
 from engine.topics import TopicNames
 from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions
+from ops.bench.worker_process import spawn_worker, stop_processes, worker_env
 from ops.bench.workload import CITIES, envelopes
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
@@ -106,24 +103,10 @@ class _Worker:
 
     def __init__(self, bootstrap: str, namespace: str, partitions: int, work: Path) -> None:
         key = mint_key({"admin"})
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REFRACT_")}
-        env.update(
-            REFRACT_NAMESPACE=namespace,
-            REFRACT_KAFKA_BOOTSTRAP=bootstrap,
-            REFRACT_PARTITIONS=str(partitions),
-            REFRACT_DATA_DIR=str(work / namespace),
-            REFRACT_LOG_LEVEL="info",
-            REFRACT_STANDBY_REPLICAS="0",
-            REFRACT_API_KEYS=f"{key.setting.key_id}:{key.setting.secret_sha256}:admin",
-        )
+        env = worker_env(bootstrap, namespace, partitions, work / namespace, key=key)
         self.port = _free_port()
         self.partitions = partitions
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ops.cli", "worker", "--web-port", str(self.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(work / f"{namespace}.log", "wb"),  # noqa: SIM115 - closed when the process exits
-        )
+        self.process = spawn_worker(env, self.port, work / f"{namespace}.log")
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + 180
@@ -153,11 +136,7 @@ class _Worker:
         raise SystemExit("the worker did not finish in an hour")
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_processes([self.process])
 
 
 def _throughput(
