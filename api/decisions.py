@@ -139,9 +139,8 @@ class DecisionsApi:
                     )
                 )
         self._record(customer, decided.decisions, withheld)
-        return web.json_response(
-            {"decision_id": f"dec_{decision_key}", "customer_id": customer, "placements": answer}
-        )
+        body = {"decision_id": f"dec_{decision_key}", "customer_id": customer, "placements": answer}
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     def _placement(self, placement_id: str) -> Placement:
         placement = self.worker.definitions.placements.get(placement_id)
@@ -157,15 +156,9 @@ class DecisionsApi:
         records += [OutRecord(topics.events, key, encode_envelope(e)) for e in withheld]
         if not records:
             return
-        sent = self.worker.producer.send_batch(records)
-
-        def done(future: Any) -> None:
-            if future.cancelled() or future.exception() is not None:
-                log.warning(
-                    "decisions.audit_not_written", records=len(records), error=repr(future.exception())
-                )
-
-        sent.add_done_callback(done)
+        # Best effort: the answer does not wait for Kafka (the producer retries; a crash may lose
+        # the last decisions' audit, never a customer's state).
+        self.worker.producer.send_nowait(records)
 
     @staticmethod
     def _parse(raw: bytes) -> Any:

@@ -9,12 +9,14 @@ record.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from liquid import BoundTemplate, DictLoader, Environment, StrictDefaultUndefined
 from liquid.exceptions import LiquidError
+from markupsafe import escape
 
 from engine.deliveries import CONTENT_PARTS
 from engine.errors import RefractError, ValidationError
@@ -43,6 +45,65 @@ _TEXT = _SandboxedEnvironment(loader=DictLoader({}), undefined=StrictDefaultUnde
 _HTML = _SandboxedEnvironment(loader=DictLoader({}), undefined=StrictDefaultUndefined, autoescape=True)
 
 
+# The common case, rendered without Liquid: text with outputs `{{ a.b }}` or
+# `{{ a.b | default: 'x' }}` and nothing else. Anything else goes through Liquid.
+_OUTPUT = re.compile(
+    r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*"
+    r"(?:\|\s*default:\s*(?:'([^'{}]*)'|\"([^\"{}]*)\"|(-?[0-9]+)))?\s*-?\}\}"
+)
+_MISSING = object()
+
+
+class _NotFast(Exception):
+    """A value the fast path does not render exactly as Liquid would: use Liquid."""
+
+
+def _fast_renderer(source: str, html: bool) -> Callable[[Mapping[str, Any]], str] | None:
+    """A renderer equal to Liquid's for ``source``, or None when the template needs Liquid."""
+    pieces: list[str | tuple[tuple[str, ...], str | None]] = []
+    at = 0
+    for match in _OUTPUT.finditer(source):
+        pieces.append(source[at : match.start()])
+        quoted = match.group(2) if match.group(2) is not None else match.group(3)
+        default = quoted if quoted is not None else match.group(4)
+        pieces.append((tuple(match.group(1).split(".")), default))
+        at = match.end()
+    pieces.append(source[at:])
+    if any(isinstance(p, str) and ("{{" in p or "{%" in p or "}}" in p) for p in pieces):
+        return None
+    if "{{-" in source or "-}}" in source:
+        return None  # whitespace control: leave it to Liquid
+
+    def render(variables: Mapping[str, Any]) -> str:
+        out: list[str] = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                out.append(piece)
+                continue
+            path, default = piece
+            value: Any = variables
+            for name in path:
+                value = value.get(name, _MISSING) if isinstance(value, Mapping) else _MISSING
+                if value is _MISSING:
+                    break
+            if default is not None and (value is _MISSING or value is None or value is False or value == ""):
+                text = default
+            elif value is _MISSING:
+                raise _NotFast  # Liquid raises the error a person can read
+            elif value is None:
+                text = ""
+            elif value is True or value is False:
+                text = "true" if value else "false"
+            elif type(value) in (str, int, float):
+                text = str(value)
+            else:
+                raise _NotFast
+            out.append(escape(text) if html else text)
+        return "".join(out)
+
+    return render
+
+
 class TemplateRenderError(RefractError):
     """A template failed for one customer (e.g. a variable the profile lacks)."""
 
@@ -56,10 +117,19 @@ class CompiledContent:
     channel: Channel | None  # None: inbound content shown on a page
     parts: Mapping[str, BoundTemplate]  # parts with Liquid markup
     static: Mapping[str, str] = field(default_factory=dict)  # parts without: no rendering needed
+    fast: Mapping[str, Callable[[Mapping[str, Any]], str]] = field(default_factory=dict)
 
     def render(self, variables: Mapping[str, Any]) -> dict[str, str]:
         rendered: dict[str, str] = dict(self.static)
+        fast = self.fast
         for name, template in self.parts.items():
+            quick = fast.get(name)
+            if quick is not None:
+                try:
+                    rendered[name] = quick(variables)
+                    continue
+                except _NotFast:
+                    pass
             try:
                 rendered[name] = template.render(**variables)
             except LiquidError as exc:
@@ -138,4 +208,10 @@ def _split(
 ) -> CompiledContent:
     """Parts without Liquid markup are kept as text: rendering them would give the same text."""
     static = {name: body[name] for name in parts if "{{" not in body[name] and "{%" not in body[name]}
-    return CompiledContent(channel, {n: t for n, t in parts.items() if n not in static}, static)
+    fast = {}
+    for name in parts:
+        if name not in static:
+            renderer = _fast_renderer(body[name], html=name == "html")
+            if renderer is not None:
+                fast[name] = renderer
+    return CompiledContent(channel, {n: t for n, t in parts.items() if n not in static}, static, fast)
