@@ -86,7 +86,7 @@ _REASONS = {
     "branch": "took a branch",
     "step_limit": "the flow took too many steps at once (a loop?) and was stopped",
     "stage": "moved along the funnel",
-    "shown": "was shown the campaign's banner",
+    "shown": "was shown banners (placement:campaign:variant)",
     "no_consent_inbound": "opted out of this campaign or its category",
     "dismissed": "dismissed this campaign recently",
     "impression_cap": "saw this campaign's banner as often as its impression cap allows",
@@ -116,8 +116,11 @@ def describe(decision: Decision, timezone: str = "UTC") -> str:
         extra = f" ({channel} to {address}, step {step})"
     elif decision.reason == "lost_priority" and "winner" in details:
         extra = f" ({details['winner']})"
-    elif decision.reason in ("shown", "control_group") and "placement" in details:
-        extra = f" (placement {details['placement']})"
+    elif decision.kind == "inbound":
+        parts = [f"shown {details['shown']}"] if details.get("shown") else []
+        if details.get("control"):
+            parts.append(f"withheld for the control group {details['control']}")
+        extra = f" ({'; '.join(parts)})" if parts else ""
     elif decision.reason == "stage" and "stage" in details:
         extra = f": {details['stage']}"
     elif decision.reason == "template_error" and "error" in details:

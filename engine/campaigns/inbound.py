@@ -5,7 +5,8 @@ campaigns and the moment in; the answer per placement and the audit records out.
 eligible when it is live, targets the customer (segments), is not refused by consent, was not
 dismissed by the customer in the last week and is under its impression caps. Eligible campaigns
 are ranked by priority, ties by campaign id (stable). A customer in a campaign's control group is
-shown the placement's default instead of that campaign, and the audit says so.
+shown the placement's default instead of that campaign, and the audit says so: one audit record
+per call lists what each placement showed and what control-group membership withheld.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def decide_inbound(
     answers: dict[str, PlacementAnswer] = {}
     decisions: list[Decision] = []
 
-    def record(campaign_id: str, outcome: str, reason: str, **details: str) -> None:
+    def record(campaign_id: str | None, outcome: str, reason: str, **details: str) -> None:
         decisions.append(
             Decision(
                 decision_id(customer_id, cause_id, len(decisions)),
@@ -111,6 +112,8 @@ def decide_inbound(
         )
 
     variables: dict[str, Any] | None = None
+    shown: list[str] = []
+    withheld: list[str] = []
     for placement in placements:
         items: list[ShownItem] = []
         control: list[str] = []
@@ -124,7 +127,7 @@ def decide_inbound(
                 continue
             if in_control_group(customer_id, campaign):
                 control.append(campaign.campaign_id)
-                record(campaign.campaign_id, "control", "control_group", placement=placement.placement_id)
+                withheld.append(f"{placement.placement_id}:{campaign.campaign_id}")
                 if placement.kind != "multiple":
                     break  # the default shows in the campaign's place
                 continue
@@ -150,6 +153,13 @@ def decide_inbound(
                 continue
             arm = variant.variant_id if variant is not None else "default"
             items.append(ShownItem(campaign.campaign_id, campaign.version, arm, content))
-            record(campaign.campaign_id, "shown", "shown", placement=placement.placement_id, arm=arm)
+            shown.append(f"{placement.placement_id}:{campaign.campaign_id}:{arm}")
         answers[placement.placement_id] = PlacementAnswer(placement, tuple(items), tuple(control))
+    if shown or withheld:
+        # One record per page view: what each placement showed (placement:campaign:arm) and what
+        # control-group membership withheld (placement:campaign).
+        details = {"shown": ",".join(shown)} if shown else {}
+        if withheld:
+            details["control"] = ",".join(withheld)
+        record(None, "shown" if shown else "control", "shown" if shown else "control_group", **details)
     return InboundDecision(answers, tuple(decisions))

@@ -96,6 +96,8 @@ def _fast_renderer(source: str, html: bool) -> Callable[[Mapping[str, Any]], str
                 text = "true" if value else "false"
             elif type(value) in (str, int, float):
                 text = str(value)
+                if "\r" in text:
+                    raise _NotFast  # Liquid normalises line ends; leave such values to it
             else:
                 raise _NotFast
             out.append(escape(text) if html else text)

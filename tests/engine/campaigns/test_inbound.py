@@ -45,7 +45,12 @@ def test_a_control_group_customer_sees_the_default_and_the_decision_is_recorded(
     control = next(f"c-{n}" for n in range(100) if in_control_group(f"c-{n}", campaign))
     decision = decide_inbound(None, control, [HERO], cat, T0, cause_id="d1")
     assert decision.answers["home-hero"].default and decision.answers["home-hero"].control == ("promo",)
-    assert [(d.outcome, d.reason) for d in decision.decisions] == [("control", "control_group")]
+    [audit] = decision.decisions
+    assert (audit.outcome, audit.reason, audit.details["control"]) == (
+        "control",
+        "control_group",
+        "home-hero:promo",
+    )
 
 
 def test_segments_dismissals_and_impression_caps_make_a_campaign_ineligible():
