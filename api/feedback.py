@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -15,15 +14,11 @@ if TYPE_CHECKING:
     from api.server import Api
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def install_feedback(router: web.UrlDispatcher, api: Api) -> None:
     worker = api.worker
     settings = worker.settings
     links = tracking_links(settings.signing_secrets, settings.links_url)
-    now_ms = _now_ms
+    now_ms = worker.clock_ms  # the worker's one clock (a clock file in tests and demos)
     TrackingRoutes(
         links,
         api._append,

@@ -95,7 +95,10 @@ class BatchTopic(faust.Topic):  # type: ignore[misc]
         await self.buffer.put(value)
 
 
-def batch_topic(app: faust.App, name: str, *, partitions: int, maxsize: int) -> BatchTopic:
+def batch_topic(
+    app: faust.App, name: str, *, partitions: int, maxsize: int, buffer: type[EventBuffer] = EventBuffer
+) -> BatchTopic:
+    """A raw-bytes topic of ``app`` whose records go to a ``buffer`` of at most ``maxsize``."""
     topic = BatchTopic(
         app,
         topics=[name],
@@ -105,7 +108,7 @@ def batch_topic(app: faust.App, name: str, *, partitions: int, maxsize: int) -> 
         value_serializer="raw",
         partitions=partitions,
     )
-    topic.buffer = EventBuffer(maxsize)
+    topic.buffer = buffer(maxsize)
     app.topics.add(topic)
     return topic
 

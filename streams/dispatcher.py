@@ -52,7 +52,7 @@ from engine.settings import Settings
 from engine.topics import TopicNames
 from schemas.codec import decode, encode_dead_letter, encode_envelope
 from streams import metrics
-from streams.batch_topic import BatchTopic, EventBuffer
+from streams.batch_topic import BatchTopic, EventBuffer, batch_topic
 from streams.producer import OutRecord, ProduceFailed, Producer
 from streams.rate_limit import RateLimiter
 from streams.sent_ledger import SENT_TABLE, Finished, SentLedger
@@ -90,21 +90,6 @@ class DeliveryBuffer(EventBuffer):
             for resume in resumes:
                 resume()
         return events
-
-
-def deliveries_topic(app: Any, name: str, *, partitions: int, maxsize: int) -> BatchTopic:
-    topic = BatchTopic(
-        app,
-        topics=[name],
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=partitions,
-    )
-    topic.buffer = DeliveryBuffer(maxsize)
-    app.topics.add(topic)
-    return topic
 
 
 @dataclass(slots=True, frozen=True)
@@ -457,8 +442,12 @@ def install_dispatcher(
             options=table_options,
         )
     )
-    topic = deliveries_topic(
-        app, topics.deliveries, partitions=settings.partitions, maxsize=2 * channels.max_pending
+    topic = batch_topic(
+        app,
+        topics.deliveries,
+        partitions=settings.partitions,
+        maxsize=2 * channels.max_pending,
+        buffer=DeliveryBuffer,
     )
 
     @app.task  # type: ignore[untyped-decorator]
