@@ -7,9 +7,10 @@ changelog records of a whole batch itself and then writes them here in one Rocks
 the changelog offset faust's recovery resumes from. The records are exactly what faust would have
 written (raw key, raw value, same partition), so recovery and standbys read them unchanged.
 
-Order matters for crash safety: changelog acked by Kafka -> RocksDB written -> source offsets
-committed (by faust, after the batch returns). A crash between any two steps is repaired by
-recovery (changelog ahead of RocksDB) or by replaying events (source offset behind state).
+Order matters for crash safety: the batch's outputs acked by Kafka -> its changelog acked ->
+RocksDB written -> source offsets committed (by faust, after the batch returns). A crash between
+any two steps is repaired by recovery (changelog ahead of RocksDB) or by replaying events (source
+offset behind state; outputs already written are written again with the same ids).
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 For each event: decode, fold into the customer's state (read once per batch per customer), update
 its segment memberships (only the segments the event may have changed, see
 ``engine.segments.membership``), and collect what to write: the state and any ``SegmentChange``.
-Then, once per batch: produce the changelog records, segment changes and dead letters and wait for
-Kafka's acks, write the states to RocksDB, and return (faust then commits the source offsets). See
-``streams.customer_store`` for why the steps run in that order.
+Then, once per batch: produce the outputs (segment changes, deliveries, audit, dead letters...), and
+once Kafka acked them the changelog records; write the states to RocksDB, and return (faust then
+commits the source offsets). See ``CustomerProcessor.send`` and ``streams.customer_store`` for why
+the steps run in that order.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ class PreparedBatch:
     """A folded batch waiting to be committed."""
 
     outcome: BatchOutcome
-    records: list[OutRecord]
+    outputs: list[OutRecord]  # deliveries, audit, segment changes, contacts, dead letters...
+    changelog: list[OutRecord]  # the new states: produced only once the outputs are in Kafka
     written: dict[int, dict[bytes, bytes | None]]
     states: dict[tuple[int, bytes], CustomerState | None]
     received: list[int]
@@ -171,6 +173,8 @@ class CustomerProcessor:
         self._uncommitted: dict[tuple[int, bytes], CustomerState | None] = {}
         # Funnel counts of partitions written by a prepared batch not committed yet.
         self._uncommitted_funnel: dict[int, bytes] = {}
+        # Resolved once the last sent batch's changelog records are queued in the producer.
+        self._changelog_queued: asyncio.Future[None] | None = None
 
     def current_state(self, partition: int, customer_id: str) -> CustomerState | None:
         """A customer's latest state on this worker (including batches not yet committed)."""
@@ -278,6 +282,7 @@ class CustomerProcessor:
             budget = max(100, BACKFILL_CHUNK - len(messages))
             self._backfill_chunk(index, slots, out, outcome, markers, budget)
 
+        outputs, out = out, []
         changelog = self._store.changelog_topic
         has_timers = len(self.timers) > 0
         written: dict[int, dict[bytes, bytes | None]] = {}
@@ -311,8 +316,8 @@ class CustomerProcessor:
             written.setdefault(partition, {})[SEGMENT_COUNTS_KEY] = record
             out.append(OutRecord(changelog, SEGMENT_COUNTS_KEY, record, partition))
         self._uncommitted.update(states)
-        outcome.dead_letters = sum(1 for r in out if r.topic == self._dead_letters_topic)
-        return PreparedBatch(outcome, out, written, states, received, started)
+        outcome.dead_letters = sum(1 for r in outputs if r.topic == self._dead_letters_topic)
+        return PreparedBatch(outcome, outputs, out, written, states, received, started)
 
     # --- evaluating new and changed segments over existing customers -------------------------
 
@@ -575,20 +580,48 @@ class CustomerProcessor:
             counted[(change.segment_id, change.kind)] = counted.get((change.segment_id, change.kind), 0) + 1
 
     async def commit(self, batch: PreparedBatch) -> BatchOutcome:
-        """Produce a prepared batch's records (retrying), wait for Kafka's acks, write RocksDB.
+        """Produce a prepared batch's outputs, then its changelog (retrying), then write RocksDB.
 
         Batches must be committed in the order they were prepared.
         """
-        return self._persist(batch, await self._send(batch.records))
+        delivered = await self._send(batch.outputs)
+        delivered += await self._send(batch.changelog)
+        return self._persist(batch, delivered)
 
     def send(self, batch: PreparedBatch) -> asyncio.Future[list[Delivered]]:
-        """Queue a prepared batch's records in the producer now; the future resolves on acks.
+        """Produce a prepared batch's outputs now and its changelog once they are acked.
+
+        Outputs first: a crash in between leaves outputs without the state that produced them,
+        so the replay of the batch's events (their offsets are not committed) emits the same
+        records again, with the same ids, which the readers drop. The other order would lose
+        them: the recovered state would say the events were applied. Across batches the
+        changelog keeps the order the batches were prepared in.
 
         For pipelining: several batches may be sent before the first is finished. There is no
         retry here (the idempotent producer already retries transient errors in order): a batch
-        that fails must stop the worker, because a later batch is already in the changelog.
+        that fails must stop the worker, because a later batch may already be in Kafka.
         """
-        return self._producer.send_batch(batch.records)
+        previous = self._changelog_queued
+        if not batch.outputs and (previous is None or (previous.done() and previous.exception() is None)):
+            return self._producer.send_batch(batch.changelog)
+        queued: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._changelog_queued = queued
+        return asyncio.ensure_future(self._send_in_order(batch, previous, queued))
+
+    async def _send_in_order(
+        self, batch: PreparedBatch, previous: asyncio.Future[None] | None, queued: asyncio.Future[None]
+    ) -> list[Delivered]:
+        try:
+            delivered = await self._producer.send_batch(batch.outputs)
+            if previous is not None:
+                await previous
+            changelog_acked = self._producer.send_batch(batch.changelog)
+        except BaseException as exc:
+            queued.set_exception(exc)
+            queued.exception()  # retrieved here: the pump reports the batch's own failure
+            raise
+        queued.set_result(None)
+        return delivered + await changelog_acked
 
     async def finish(self, batch: PreparedBatch, sent: asyncio.Future[list[Delivered]]) -> BatchOutcome:
         """Wait for a sent batch's acks and write its states to RocksDB (in send order)."""
