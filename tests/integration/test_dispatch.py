@@ -7,6 +7,7 @@ tests write ``Delivery`` records straight to the deliveries topic and read what 
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import time
@@ -261,16 +262,18 @@ def test_a_rate_limit_of_50_per_second_holds_under_a_burst_of_1000(
     write_deliveries(kafka, namespace, deliveries)
     wait_for(lambda: len(http.gateway.received) >= 1000, timeout_s=90, interval_s=0.5, message="1,000 SMS")
     arrivals = sorted(http.gateway.arrivals)
+    # Sends leave the worker on their slots, but a server that wakes up late (two busy processes
+    # and a broker on two cores) records the requests that queued meanwhile at once: allow for
+    # the lateness this server measured of itself, and nothing more.
+    queued = math.ceil(50 * http.stalled_s(arrivals[0], arrivals[-1]))
     per_second = Counter(int(at - arrivals[0]) for at in arrivals)
-    assert max(per_second.values()) <= 51, per_second  # rate + 1: a slot starts each window
-    # Any one-second window, not only whole seconds; sends leave on their slots, but arrivals
-    # at the server carry some scheduling jitter of two busy processes on loopback.
-    most, start = 0, 0
+    assert max(per_second.values()) <= 51 + queued, (queued, per_second)  # a slot starts each window
+    most, start = 0, 0  # any one-second window, not only whole seconds
     for end, at in enumerate(arrivals):
         while at - arrivals[start] >= 1.0:
             start += 1
         most = max(most, end - start + 1)
-    assert most <= 55, f"{most} SMS within one second"
+    assert most <= 53 + queued, f"{most} SMS within one second (server late by up to {queued} sends)"
     assert arrivals[-1] - arrivals[0] >= 999 / 50 * 0.98  # 50/s on average
     assert len(http.gateway.received) == 1000
 

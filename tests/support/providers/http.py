@@ -296,6 +296,23 @@ class HttpProviders:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-http", daemon=True)
         self._runner: web.AppRunner | None = None
+        # (when, seconds late) each time this server's loop woke up late: a late server records
+        # the requests that queued meanwhile as one burst, which the sender did not cause.
+        self._stalls: list[tuple[float, float]] = []
+        self._watcher: asyncio.Future[None] | None = None
+
+    def stalled_s(self, start: float, end: float) -> float:
+        """The longest the server was late between two ``time.monotonic()`` instants."""
+        return max((late for at, late in list(self._stalls) if at >= start and at - late <= end), default=0.0)
+
+    async def _watch_stalls(self) -> None:
+        tick_s = 0.005
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(tick_s)
+            late = time.monotonic() - before - tick_s
+            if late > 0.002:
+                self._stalls.append((time.monotonic(), late))
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -310,6 +327,7 @@ class HttpProviders:
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._watcher = asyncio.ensure_future(self._watch_stalls())
 
     def __enter__(self) -> HttpProviders:
         self._thread.start()
@@ -318,6 +336,8 @@ class HttpProviders:
 
     def __exit__(self, *exc: object) -> None:
         if self._runner is not None:
+            if self._watcher is not None:
+                self._loop.call_soon_threadsafe(self._watcher.cancel)
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
