@@ -87,8 +87,12 @@ class Api:
         return web.json_response({"status": "ready", "partitions": sorted(self.worker.events_partitions())})
 
     async def metrics(self, request: web.Request) -> web.Response:
+        # ``?name[]=refract_events_processed_total``: only those series, as prometheus_client's own
+        # exposition allows (cheap enough to poll often; the whole text grows with campaigns).
+        names = request.query.getall("name[]", [])
+        registry = metrics.REGISTRY.restricted_registry(names) if names else metrics.REGISTRY
         return web.Response(
-            body=generate_latest(metrics.REGISTRY),
+            body=generate_latest(registry),
             headers={"Content-Type": CONTENT_TYPE_LATEST},
         )
 

@@ -30,7 +30,7 @@ from connectors.channels import Provider, build_providers
 from engine.deliveries import Delivery
 from engine.events import Channel
 from engine.topics import TopicNames
-from ops.bench.worker_process import spawn_worker, worker_env
+from ops.bench.worker_process import scrape, spawn_worker, worker_env
 from ops.channel_config import load_channel_settings
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
@@ -123,17 +123,6 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _metrics(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("refract_deliveries_"):
-            name, value = line.rsplit(" ", 1)
-            values[name] = values.get(name, 0.0) + float(value)
-    return values
-
-
 def _wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -174,14 +163,14 @@ def _through_worker(
     """Seconds from producing ``items`` until the worker has sent and recorded all of them."""
     provider = "smtp" if channel == "email" else "gateway"
     sent_key = f'refract_deliveries_sent_total{{channel="{channel}",provider="{provider}"}}'
-    before = _metrics(port).get(sent_key, 0.0)
+    before = scrape(port, "refract_deliveries_sent_total").get(sent_key, 0.0)
     started = time.perf_counter()
     _produce(bootstrap, topic, items)
     deadline = time.monotonic() + 1800
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"the worker exited; see {log}")
-        values = _metrics(port)
+        values = scrape(port, "refract_deliveries_sent_total", "refract_deliveries_pending")
         if (
             values.get(sent_key, 0.0) - before >= len(items)
             and values.get("refract_deliveries_pending", 1) == 0

@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, Producer
 
 from api.auth import mint_key
 from engine.topics import TopicNames
-from ops.bench.worker_process import spawn_worker, stop_processes, worker_env
+from ops.bench.worker_process import metric_total, spawn_worker, stop_processes, worker_env
 from ops.bench.workload import envelopes
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
@@ -134,13 +134,7 @@ def _baseline(bootstrap: str, topic: str, events: int, partitions: int, work: Pa
 
 
 def _processed(port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("refract_events_processed_total")
-    )
+    return metric_total(port, "refract_events_processed_total")
 
 
 def _ready_partitions(port: int) -> list[int] | None:

@@ -16,7 +16,6 @@ import shutil
 import statistics
 import tempfile
 import time
-import urllib.request
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -33,7 +32,7 @@ from engine.segments.membership import CompiledSegment, SegmentIndex, inputs_cha
 from engine.state import CustomerState, evolve
 from engine.topics import TopicNames
 from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions
-from ops.bench.worker_process import spawn_worker, stop_processes, worker_env
+from ops.bench.worker_process import metric_total, spawn_worker, stop_processes, worker_env
 from ops.bench.workload import CITIES, envelopes
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
@@ -90,12 +89,6 @@ def _save_segments(bootstrap: str, namespace: str, rules: dict[str, str]) -> Non
             producer.close()
 
     asyncio.run(send())
-
-
-def _metric(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
 class _Worker:
@@ -208,13 +201,13 @@ def _latency(
 
 def _backfill(bootstrap: str, namespace: str, worker: _Worker, stored: int) -> float:
     """Seconds from saving a new segment to every stored customer being evaluated for it."""
-    before = _metric(worker.port, "refract_segment_backfill_customers_total")
+    before = metric_total(worker.port, "refract_segment_backfill_customers_total")
     started = time.perf_counter()
     _save_segments(bootstrap, namespace, {"backfill-new": "balance >= 12345"})
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        done = _metric(worker.port, "refract_segment_backfill_customers_total") - before
-        if done >= stored and _metric(worker.port, "refract_segment_backfill_partitions") == 0:
+        done = metric_total(worker.port, "refract_segment_backfill_customers_total") - before
+        if done >= stored and metric_total(worker.port, "refract_segment_backfill_partitions") == 0:
             return time.perf_counter() - started
         time.sleep(0.05)
     raise SystemExit("the backfill did not finish in 10 minutes")

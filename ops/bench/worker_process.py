@@ -7,6 +7,8 @@ import secrets
 import signal
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -63,3 +65,25 @@ def stop_processes(processes: Iterable[subprocess.Popen[bytes] | None], timeout_
             process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def scrape(port: int, *names: str) -> dict[str, float]:
+    """Series -> value of the named metrics (full names, e.g. with ``_total``) of a worker.
+
+    Asks for those names only (``/metrics?name[]=...``): polling the whole text would steal the
+    measured worker's time, the more so with many campaigns' series.
+    """
+    query = urllib.parse.urlencode([("name[]", name) for name in names])
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics?{query}", timeout=5) as answer:
+        text = answer.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            values[series] = float(value)
+    return values
+
+
+def metric_total(port: int, name: str) -> float:
+    """The sum of a metric's series over their labels."""
+    return sum(scrape(port, name).values())

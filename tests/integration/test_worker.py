@@ -58,6 +58,11 @@ def test_ten_thousand_events_posted_through_the_api_are_all_in_the_profiles(work
         message="10,000 events processed",
     )
     assert counts_of(worker, customers, "card_transaction") == dict(expected)
+    # An operator (or a bench) polling one series asks for it by name and gets only that one.
+    only = worker.api.get("/metrics?name[]=refract_events_processed_total", key=None).body
+    series = [line for line in only.splitlines() if line and not line.startswith("#")]
+    assert series and all(line.startswith("refract_events_processed_total{") for line in series)
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in series) == 10_000
 
 
 def test_a_customer_upsert_is_readable_with_typed_attributes_and_contacts(workers: WorkerFactory) -> None:
