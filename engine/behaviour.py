@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
+from types import MappingProxyType, NotImplementedType
 from typing import Any, TypeAlias
 
 from engine.errors import DecodeError
@@ -378,6 +378,45 @@ def window_changes(
         value -= bucket.count if field_name is None else bucket.sums.get(field_name, 0)
         changes.append((bucket.end_ms - 1 + within_ms, value))
     return changes
+
+
+def window_flip(
+    history: BehaviourHistory,
+    name: str,
+    field_name: str | None,
+    within_ms: int,
+    now_ms: int,
+    holds: Callable[[float], bool],
+) -> int | NotImplementedType | None:
+    """When ``holds(value)`` of the windowed count (or sum) changes, if nothing new happens.
+
+    For a test that is monotone in the value (an ordering comparison with a number). As time
+    passes occurrences only leave the window, so a count only falls (a sum too, unless one of its
+    buckets is negative: then ``NotImplemented``, and the caller walks ``window_changes``). A
+    monotone test of a falling value changes at most once, and only if it differs for an empty
+    window; it then changes when the newest buckets alone stop making it hold, that is when the
+    oldest of those leaves the window. So only the newest buckets are looked at.
+    """
+    entry = history.events.get(name)
+    if entry is None:
+        return None
+    counted = list(_counted(entry, within_ms, now_ms))
+    values: list[float]
+    if field_name is None:
+        values = [bucket.count for bucket in counted]
+    else:
+        values = [bucket.sums.get(field_name, 0) for bucket in counted]
+        if any(value < 0 for value in values):
+            return NotImplemented  # type: ignore[no-any-return]
+    now = holds(sum(values))
+    if holds(0) == now:
+        return None
+    kept = 0.0
+    for bucket, value in zip(counted, values, strict=True):  # newest first
+        kept += value
+        if holds(kept) == now:
+            return bucket.end_ms - 1 + within_ms
+    raise AssertionError("unreachable: all the buckets make the current value")
 
 
 def last(history: BehaviourHistory, name: str) -> LastOccurrence | None:

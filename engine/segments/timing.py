@@ -14,7 +14,7 @@ from typing import Any
 
 from engine import behaviour
 from engine.segments.calendar import birthday_in, day_of, midnight_ms, next_birthday
-from engine.segments.comparisons import compare
+from engine.segments.comparisons import ORDER, compare
 from engine.segments.compiler import Rule
 from engine.segments.context import EvaluationContext
 from engine.segments.nodes import (
@@ -34,6 +34,7 @@ from engine.segments.nodes import (
 from engine.segments.operands import birthday_days, getter, window_ms
 
 DAY_MS = 86_400_000
+_ORDERINGS = frozenset(("<", "<=", ">", ">="))
 
 
 def next_change_ms(rule: Rule, context: EvaluationContext) -> int | None:
@@ -103,6 +104,10 @@ class _Timing:
             return min(moments, default=None)
         varying = node.left if left_varies else node.right
         other = getter(node.right if left_varies else node.left)(self.context)
+        if isinstance(varying, Count | Sum) and node.op in _ORDERINGS and type(other) in (int, float):
+            flip = self.window_flip(varying, node.op, other, left_varies)
+            if flip is not NotImplemented:
+                return flip  # type: ignore[no-any-return]
         now = self.holds(node)
 
         def flips(value: Any) -> bool:
@@ -114,6 +119,21 @@ class _Timing:
             if flips(value):
                 return moment
         return None
+
+    def window_flip(self, node: Count | Sum, op: str, other: float, left_varies: bool) -> Any:
+        """The flip of ``window op number`` from the newest buckets (see ``behaviour.window_flip``)."""
+        context = self.context
+        within = window_ms(node.within)
+        assert within is not None
+        order = ORDER[op]
+
+        def holds(value: float) -> bool:
+            return order(value, other) if left_varies else order(other, value)
+
+        field_name = node.field if isinstance(node, Sum) else None
+        return behaviour.window_flip(
+            context.behaviour, node.source.key, field_name, within, context.now_ms, holds
+        )
 
     def future_values(self, node: Operand, other: Any) -> Iterable[tuple[int, Any]]:
         """(moment, value from then on) at which ``node`` takes the values that may matter."""

@@ -195,21 +195,21 @@ def contexts(draw: st.DrawFn) -> EvaluationContext:
 
 
 # Single clauses that time alone can change, with thresholds near the values customers have.
-time_dependent_clauses: st.SearchStrategy[Condition] = st.one_of(
+_time_varying_operands = st.one_of(
+    st.builds(Count, st.builds(EventRef, event=st.sampled_from(EVENT_NAMES)), durations),
     st.builds(
-        Compare,
-        st.one_of(
-            st.builds(Count, st.builds(EventRef, event=st.sampled_from(EVENT_NAMES)), durations),
-            st.builds(
-                Sum, st.builds(EventRef, event=st.sampled_from(EVENT_NAMES)), st.just("amount"),
-                durations,
-            ),
-            st.builds(DaysSince, st.sampled_from(["born", "seen"])),
-            st.builds(Age, st.sampled_from(["born", "seen"])),
-        ),
-        st.sampled_from(["==", "!=", "<", "<=", ">", ">="]),
-        st.builds(Literal, st.integers(min_value=0, max_value=60)),
+        Sum, st.builds(EventRef, event=st.sampled_from(EVENT_NAMES)), st.just("amount"),
+        durations,
     ),
+    st.builds(DaysSince, st.sampled_from(["born", "seen"])),
+    st.builds(Age, st.sampled_from(["born", "seen"])),
+)
+_comparison_ops = st.sampled_from(["==", "!=", "<", "<=", ">", ">="])
+_numbers = st.builds(Literal, st.integers(min_value=-10, max_value=60))
+
+time_dependent_clauses: st.SearchStrategy[Condition] = st.one_of(
+    st.builds(Compare, _time_varying_operands, _comparison_ops, _numbers),
+    st.builds(Compare, _numbers, _comparison_ops, _time_varying_operands),  # the number first
     st.builds(
         Truth,
         st.builds(
@@ -219,6 +219,9 @@ time_dependent_clauses: st.SearchStrategy[Condition] = st.one_of(
         ),
     ),
 )
+
+
+_amounts = st.integers(min_value=0, max_value=20) | st.integers(min_value=-20, max_value=-1)
 
 
 @st.composite
@@ -236,7 +239,8 @@ def timed_contexts(draw: st.DrawFn) -> EvaluationContext:
                 st.integers(min_value=0, max_value=60 * 24 * 60).map(
                     lambda minutes: now - dt.timedelta(minutes=minutes)
                 ),
-                st.fixed_dictionaries({"amount": st.integers(min_value=0, max_value=20)}),
+                # Mostly non-negative amounts (a sum that only falls); refunds make it rise.
+                st.fixed_dictionaries({"amount": _amounts}),
             ),
             max_size=12,
         )
