@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
@@ -10,6 +11,7 @@ _DURATION = re.compile(r"([0-9]{1,6})([mhdw])")
 DURATION_HINT = 'write a whole number followed by m (minutes), h (hours), d (days) or w (weeks), such as "7d"'
 
 
+@functools.lru_cache(maxsize=1024)  # rules name a few durations, read for every event
 def duration_ms(text: str) -> int:
     """Milliseconds in ``text``; ValueError with a reason a person understands when it is not one."""
     match = _DURATION.fullmatch(text)
