@@ -149,27 +149,32 @@ class SegmentExport:
             }
         )
         await response.prepare(request)
-        rows = 0
+        local_rows = forwarded_bytes = 0
         try:
             await response.write(_csv_bytes([columns.header]))
-            rows += await self._write_local(response, own, segment_id, columns)
-            for url, answer in others:
+            local_rows = await self._write_local(response, own, segment_id, columns)
+            for _, answer in others:
                 assert answer is not None
                 async with answer:
                     async for chunk in answer.content.iter_chunked(1 << 16):
                         await response.write(chunk)
-                        rows += chunk.count(b"\n")  # an estimate for the log: cells may hold newlines
-                log.debug("segment_export.forwarded", worker=url)
+                        forwarded_bytes += len(chunk)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("segment_export.broken", segment=segment_id, error=type(exc).__name__)
-            for _, answer in others:
-                if answer is not None:
-                    answer.close()
             # Closing without the end of the chunked body tells the client the file is not whole.
             if request.transport is not None:
                 request.transport.close()
             return response
-        log.info("segment_export.finished", segment=segment_id, rows_about=rows)
+        finally:
+            for _, answer in others:
+                if answer is not None:
+                    answer.close()
+        log.info(
+            "segment_export.finished",
+            segment=segment_id,
+            local_rows=local_rows,
+            forwarded_bytes=forwarded_bytes,
+        )
         await response.write_eof()
         return response
 
