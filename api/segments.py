@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from api.errors import ApiError
+from api.segment_export import install_segment_export
 from api.static_segments import install_static_segments
 from engine.errors import ValidationError
 from engine.segments import check_no_cycles
@@ -184,4 +185,5 @@ def install_segments(router: web.UrlDispatcher, api: Api) -> SegmentsApi:
     router.add_put("/v1/segments/{segment_id}", segments.put_segment)
     router.add_delete("/v1/segments/{segment_id}", segments.delete_segment)
     install_static_segments(router, segments)
+    install_segment_export(router, segments)
     return segments

@@ -7,12 +7,13 @@ data folder. Errors come back as RefractError with the API's own message.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from engine.errors import ConfigurationError, InfrastructureError, RefractError
 from engine.settings import Settings
@@ -30,6 +31,10 @@ class ApiRequestFailed(RefractError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class ByteSink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -57,6 +62,38 @@ class ApiEndpoint:
                 " Give its address with --api or REFRACT_API_URL"
             ) from None
         return json.loads(payload) if payload else None
+
+    def download(self, path: str, sink: ByteSink, chunk_bytes: int = 1 << 16) -> int:
+        """Copy a GET answer's body into ``sink`` as it arrives; the bytes copied.
+
+        Raises ApiRequestFailed, or InfrastructureError when the API cannot be reached or the
+        body ends before its end (the file is then not whole).
+        """
+        request = urllib.request.Request(self.url.rstrip("/") + path, method="GET")
+        request.add_header("Authorization", f"Bearer {self.key}")
+        copied = 0
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:
+                while chunk := answer.read(chunk_bytes):
+                    try:
+                        sink.write(chunk)
+                    except OSError as exc:
+                        raise InfrastructureError(f"cannot write the answer: {exc.strerror or exc}") from None
+                    copied += len(chunk)
+        except urllib.error.HTTPError as error:
+            raise _api_error(error.code, error.read()) from None
+        except http.client.IncompleteRead:
+            raise InfrastructureError(
+                f"the download from {self.url} broke off after {copied:,} bytes; what was written"
+                " is not whole, run it again"
+            ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise InfrastructureError(
+                f"cannot reach the Refract API at {self.url} ({reason}); is a worker running?"
+                " Give its address with --api or REFRACT_API_URL"
+            ) from None
+        return copied
 
 
 def _api_error(status: int, payload: bytes) -> ApiRequestFailed:

@@ -326,6 +326,35 @@ def cmd_segment_test(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
+    from ops.api_client import api_endpoint
+    from ops.export import export_members
+
+    api = api_endpoint(_settings(args), args.api, args.api_key)
+    columns = {"attributes": args.attributes, "contacts": args.contacts}
+    if args.output is None:
+        out.flush()
+        sink = getattr(out, "buffer", None)
+        if sink is None:
+            return _fail("the output cannot take bytes; give --output FILE")
+        export_members(api, sink, args.segment, **columns)
+        sink.flush()
+        return 0
+    target = Path(args.output)
+    partial = target.with_name(target.name + ".part")  # renamed once whole: a broken export is never FILE
+    try:
+        with partial.open("wb") as sink:
+            rows = export_members(api, sink, args.segment, **columns)
+    except OSError as exc:
+        return _fail(f"cannot write {partial}: {exc.strerror}")
+    except RefractError:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)
+    print(f"{rows:,} members of segment {args.segment} written to {target}", file=out)
+    return 0
+
+
 def cmd_referral_create(args: argparse.Namespace, out: TextIO) -> int:
     import json
 
@@ -464,6 +493,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key", help="an API key with admin scope (default REFRACT_API_KEY or the dev key)"
     )
     test.set_defaults(func=cmd_segment_test)
+
+    export = sub.add_parser("export", help="write a segment's members as CSV (docs/segments.md)")
+    export.add_argument("--segment", required=True, help="the segment id")
+    export.add_argument("--attributes", help="attribute columns, separated by commas: first_name,city")
+    export.add_argument("--contacts", help="contact columns, separated by commas: email,phone")
+    export.add_argument("--output", help="write to this file (default: standard output)")
+    export.add_argument("--api", help="the API address (default REFRACT_API_URL or this machine's worker)")
+    export.add_argument(
+        "--api-key", help="an API key with admin scope (default REFRACT_API_KEY or the dev key)"
+    )
+    export.set_defaults(func=cmd_export)
 
     referral = sub.add_parser("referral", help="referral links that start a campaign (docs/referrals.md)")
     referral_sub = referral.add_subparsers(dest="referral_command", required=True)
