@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.segments.checker import check
 from engine.segments.comparisons import compare, literal_test
@@ -66,6 +67,8 @@ class Rule:
     time_dependent: bool
     # One evaluator per condition node (by id), for next_change_ms and explain.
     parts: dict[int, Evaluator] = field(repr=False)
+    # What next_change_ms works out once per comparison node (by id): see ``timing``.
+    timing: dict[int, Any] = field(default_factory=dict, repr=False)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Rule) and self.condition == other.condition

@@ -9,7 +9,8 @@ flip, or None when a part that no time can change already decides the result.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from engine import behaviour
@@ -96,44 +97,40 @@ class _Timing:
             return None  # beyond the calendar (year 9999): never
 
     def comparison_flip(self, node: Compare) -> int | None:
-        left_varies, right_varies = _varies(node.left), _varies(node.right)
-        if not left_varies and not right_varies:
+        plan: _ComparisonPlan | None = self.rule.timing.get(id(node))
+        if plan is None:
+            plan = self.rule.timing[id(node)] = _ComparisonPlan.of(node)
+        if plan.varying is None:
+            if plan.left_varies:  # both sides vary
+                moments = [m for m in (self.step(node.left), self.step(node.right)) if m is not None]
+                return min(moments, default=None)
             return None
-        if left_varies and right_varies:
-            moments = [m for m in (self.step(node.left), self.step(node.right)) if m is not None]
-            return min(moments, default=None)
-        varying = node.left if left_varies else node.right
-        other = getter(node.right if left_varies else node.left)(self.context)
-        if isinstance(varying, Count | Sum) and node.op in _ORDERINGS and type(other) in (int, float):
-            flip = self.window_flip(varying, node.op, other, left_varies)
+        context = self.context
+        other = plan.other(context)
+        if plan.window_key is not None and type(other) in (int, float):
+            order, left_varies = plan.order, plan.left_varies
+            assert order is not None and plan.window_ms is not None
+
+            def ordered(value: float) -> bool:
+                return order(value, other) if left_varies else order(other, value)
+
+            flip = behaviour.window_flip(
+                context.behaviour, plan.window_key, plan.window_field, plan.window_ms, context.now_ms, ordered
+            )
             if flip is not NotImplemented:
                 return flip  # type: ignore[no-any-return]
         now = self.holds(node)
+        left_varies = plan.left_varies
 
         def flips(value: Any) -> bool:
             if left_varies:
-                return compare(node.op, value, other, self.context) != now
-            return compare(node.op, other, value, self.context) != now
+                return compare(node.op, value, other, context) != now
+            return compare(node.op, other, value, context) != now
 
-        for moment, value in self.future_values(varying, other):
+        for moment, value in self.future_values(plan.varying, other):
             if flips(value):
                 return moment
         return None
-
-    def window_flip(self, node: Count | Sum, op: str, other: float, left_varies: bool) -> Any:
-        """The flip of ``window op number`` from the newest buckets (see ``behaviour.window_flip``)."""
-        context = self.context
-        within = window_ms(node.within)
-        assert within is not None
-        order = ORDER[op]
-
-        def holds(value: float) -> bool:
-            return order(value, other) if left_varies else order(other, value)
-
-        field_name = node.field if isinstance(node, Sum) else None
-        return behaviour.window_flip(
-            context.behaviour, node.source.key, field_name, within, context.now_ms, holds
-        )
 
     def future_values(self, node: Operand, other: Any) -> Iterable[tuple[int, Any]]:
         """(moment, value from then on) at which ``node`` takes the values that may matter."""
@@ -190,6 +187,43 @@ class _Timing:
         except (ValueError, OverflowError):
             return None  # beyond the calendar (year 9999): never
         return None
+
+
+@dataclass(slots=True, frozen=True)
+class _ComparisonPlan:
+    """What a comparison's timing needs, worked out once per rule (``Rule.timing``).
+
+    ``varying`` is the side that changes with time when exactly one does (None otherwise, with
+    ``left_varies`` telling whether both do); ``window_*`` are set for a window compared by an
+    ordering, whose flip comes from its newest buckets.
+    """
+
+    left_varies: bool
+    varying: Operand | None
+    other: Any  # Getter of the side that does not vary
+    order: Callable[[Any, Any], bool] | None = None
+    window_key: str | None = None
+    window_field: str | None = None
+    window_ms: int | None = None
+
+    @classmethod
+    def of(cls, node: Compare) -> _ComparisonPlan:
+        left_varies, right_varies = _varies(node.left), _varies(node.right)
+        if left_varies == right_varies:
+            return cls(left_varies, None, None)
+        varying = node.left if left_varies else node.right
+        other = getter(node.right if left_varies else node.left)
+        if isinstance(varying, Count | Sum) and node.op in _ORDERINGS:
+            return cls(
+                left_varies,
+                varying,
+                other,
+                ORDER[node.op],
+                varying.source.key,
+                varying.field if isinstance(varying, Sum) else None,
+                window_ms(varying.within),
+            )
+        return cls(left_varies, varying, other)
 
 
 def _varies(operand: Operand) -> bool:
