@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from engine.syncs import sync_partition
 from tests.integration.test_campaigns import Clock
 from tests.integration.test_worker import metric
 from tests.support.file_server import FileServer
@@ -109,3 +110,43 @@ def test_an_http_source_with_basic_auth_is_fetched_and_a_wrong_password_gives_a_
     assert refused["error_message"].startswith("the source answered 401 Unauthorized: check OLD_PASSWORD")
     assert "not-the-password" not in worker.log_path.read_text(errors="replace")
     assert metric(worker, 'refract_sync_runs_total{status="failed",sync="remote-wrong"}') == 1
+
+
+def test_with_two_workers_exactly_one_runs_a_sync_and_either_answers_its_runs(
+    workers: WorkerFactory, tmp_path: Path
+) -> None:
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    write_sync(tmp_path / "data", "branches", f"{{folder: '{incoming}'}}")
+    clock = Clock(tmp_path / "clock", T0)
+    settings = {"REFRACT_CLOCK_FILE": str(clock.path), "REFRACT_SYNC_CHECK_INTERVAL_S": "0.3"}
+    first = workers.start("w1", **settings)
+    second = workers.start("w2", **settings)
+    partition = sync_partition("branches", 4)
+
+    def owner() -> WorkerProcess | None:
+        owners = [
+            w for w in (first, second) if partition in w.api.get("/readyz", key=None).body["partitions"]
+        ]
+        both_assigned = sum(len(w.api.get("/readyz", key=None).body["partitions"]) for w in (first, second))
+        return owners[0] if len(owners) == 1 and both_assigned == 4 else None
+
+    running = wait_for(owner, timeout_s=90, message="the partitions spread over both workers")
+    other = second if running is first else first
+    (incoming / "day1.csv").write_text("customer_id,city\nc1,Madrid\n")
+    written_ns = time.time_ns() - 60 * 1_000_000_000
+    os.utime(incoming / "day1.csv", ns=(written_ns, written_ns))
+    clock.advance(MINUTE_MS)
+    newest = runs(running, "branches", 2)[0]
+    assert (newest["scheduled_at_ms"], newest["status"], newest["imported"]) == (
+        T0 + MINUTE_MS,
+        "finished",
+        1,
+    )
+    assert runs(other, "branches", 2)[0] == newest  # forwarded to the worker running the sync
+
+    def all_runs() -> float:
+        return sum(metric(w, "refract_sync_runs_total") for w in (first, second))
+
+    assert all_runs() == len(runs(running, "branches", 2))
+    assert metric(other, 'refract_sync_runs_total{status="finished"') == 0
