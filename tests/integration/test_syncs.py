@@ -119,9 +119,8 @@ def test_with_two_workers_exactly_one_runs_a_sync_and_either_answers_its_runs(
     incoming.mkdir()
     write_sync(tmp_path / "data", "branches", f"{{folder: '{incoming}'}}")
     clock = Clock(tmp_path / "clock", T0)
-    settings = {"REFRACT_CLOCK_FILE": str(clock.path), "REFRACT_SYNC_CHECK_INTERVAL_S": "0.3"}
-    first = workers.start("w1", **settings)
-    second = workers.start("w2", **settings)
+    first = workers.start("w1", REFRACT_CLOCK_FILE=str(clock.path), REFRACT_SYNC_CHECK_INTERVAL_S="0.3")
+    second = workers.start("w2", REFRACT_CLOCK_FILE=str(clock.path), REFRACT_SYNC_CHECK_INTERVAL_S="0.3")
     partition = sync_partition("branches", 4)
 
     def owner() -> WorkerProcess | None:
