@@ -54,6 +54,12 @@ _COUNTS = ("rows_read", "imported", "unchanged", "invalid", "events")
 _ROW_OUTCOMES = {"rows_read": "read", "imported": "imported", "unchanged": "unchanged", "invalid": "invalid"}
 
 
+class RunCrashed(RefractError):
+    """A run ended by an unexpected error (a bug, or a failure no source or import names)."""
+
+    code = "internal_error"
+
+
 class SyncScheduler:
     """Runs the due scheduled syncs of one worker, one run at a time."""
 
@@ -114,8 +120,7 @@ class SyncScheduler:
             error = exc
         except Exception as exc:  # recorded as a failed run; the scheduler goes on
             log.exception("sync.crashed", sync=sync.id, run_id=run.run_id)
-            error = RefractError(f"{type(exc).__name__}: {exc}")
-            error.code = "internal_error"
+            error = RunCrashed(f"{type(exc).__name__}: {exc}")
         counts = {name: sum(getattr(f, name) for f in files) for name in _COUNTS}
         status: RunStatus = "finished"
         if error is not None:
