@@ -190,3 +190,22 @@ async def test_syncs_without_a_schedule_or_that_do_not_load_are_left_alone(tmp_p
     )
     (data_dir / "syncs" / "broken.yaml").write_text("id: broken\nkind: nope\n")
     assert await scheduler(data_dir, RecordingRunner(), Clock()).run_due(ALL) == []
+
+
+async def test_an_unexpected_failure_is_a_failed_run_with_internal_error_and_the_file_is_not_seen(
+    tmp_path: Path, folder_sync: Path
+) -> None:
+    class BrokenRunner(RecordingRunner):
+        async def __call__(
+            self, upload: Path, sync: Sync, *, import_id: str, folder: Path, progress: Progress
+        ) -> Mapping[str, Any]:
+            raise RuntimeError("the producer went away")
+
+    drop(folder_sync, "day1.csv", "c1,Madrid")
+    [run] = await scheduler(tmp_path / "data", BrokenRunner(), Clock()).run_due(ALL)
+    assert (run.status, run.error_code, run.error_message) == (
+        "failed",
+        "internal_error",
+        "RuntimeError: the producer went away",
+    )
+    assert SyncRecords.of(tmp_path / "data", "customers").seen() == set()
