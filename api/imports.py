@@ -44,7 +44,8 @@ RESULT_FILE = "result.json"
 ERRORS_FILE = "errors.csv"
 MAX_UPLOAD_BYTES = 4 * 1024**3
 _CHUNK_BYTES = 1 << 20
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
+_ID = ID_PATTERN
 
 Progress = Callable[[Mapping[str, Any]], None]
 

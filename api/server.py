@@ -24,6 +24,7 @@ from api.payloads import EnvelopeFactory, customer_id
 from api.referrals import install_referrals
 from api.sdk_route import install_sdk
 from api.segments import install_segments
+from api.syncs import install_syncs
 from engine.events import CustomerErased, Envelope
 from engine.state import from_document
 from schemas.codec import encode_envelope
@@ -204,6 +205,7 @@ def install(worker: Worker, web_driver: Any) -> Api:
     router.add_get("/v1/customers/{customer_id}", api.get_customer)
     router.add_delete("/v1/customers/{customer_id}", api.delete_customer)
     install_imports(router, api.auth, worker)
+    install_syncs(router, api)
     install_segments(router, api)
     install_campaigns(router, api)
     install_decisions(router, api)

@@ -114,6 +114,8 @@ class Settings:
     # For tests and demos only: read "now" (epoch ms) from this file instead of the system clock,
     # so that waits and windows can be fast-forwarded. Unset in production.
     clock_file: Path | None = None
+    # How often a worker looks for scheduled syncs that are due (ops.imports.scheduler).
+    sync_check_interval_s: float = 15.0
     # Tracking links, unsubscribe links and callback URLs are signed with the first secret and
     # verified with any (rotation). Empty: `refract up` makes a development one (ops.runtime).
     signing_secrets: tuple[str, ...] = field(default=(), repr=False)
@@ -134,6 +136,8 @@ class Settings:
             raise ConfigurationError(f"web_port {self.web_port} is not a TCP port")
         if self.max_body_bytes < 1024:
             raise ConfigurationError("max_body_bytes must be at least 1024")
+        if self.sync_check_interval_s <= 0:
+            raise ConfigurationError("sync_check_interval_s must be positive (REFRACT_SYNC_CHECK_INTERVAL_S)")
         if self.batch_max_events < 1 or self.batch_within_s < 0:
             raise ConfigurationError("batch_max_events must be positive and batch_within_s not negative")
         if not is_known_zone(self.default_timezone):

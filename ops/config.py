@@ -40,6 +40,7 @@ _SCALARS: dict[str, Callable[[str], Any]] = {
     "channel_caps": channel_caps_from_text,
     "default_timezone": str,
     "clock_file": Path,
+    "sync_check_interval_s": float,
     "public_url": str,
     "mailgun_webhook_key": str,
     "twilio_auth_token": str,

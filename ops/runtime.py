@@ -14,6 +14,7 @@ from api.auth import hash_key, mint_key
 from api.server import install
 from engine.errors import ConfigurationError
 from engine.settings import ApiKeySetting, Settings
+from ops.imports.scheduler import install_sync_scheduler
 from ops.kafka import LocalKafka
 from ops.logs import configure_logging
 from streams.app import Worker, build_worker
@@ -89,12 +90,13 @@ def run_worker(
     logfile: Path | None = None,
     on_ready: Callable[[Worker], None] | None = None,
 ) -> None:
-    """Create the topics and run a worker with the API until SIGINT/SIGTERM."""
+    """Create the topics and run a worker with the API and the sync scheduler until SIGINT/SIGTERM."""
     from faust.worker import Worker as FaustWorker
 
     configure_logging()
     ensure_topics(bootstrap, settings)
     worker = build_worker(settings, bootstrap, on_web_init=lambda w, web: install(w, web))
+    install_sync_scheduler(worker)  # scheduled syncs this worker owns (docs/imports.md)
     if on_ready is not None:
         callback = on_ready
 

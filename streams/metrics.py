@@ -153,3 +153,15 @@ PROVIDER_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
     registry=REGISTRY,
 )
+SYNC_RUNS = Counter(
+    "refract_sync_runs",
+    "Runs of scheduled syncs, by sync and status (finished, failed, nothing_new).",
+    ["sync", "status"],
+    registry=REGISTRY,
+)
+SYNC_ROWS = Counter(
+    "refract_sync_rows",
+    "Rows of scheduled sync runs, by sync and outcome (read, imported, unchanged, invalid).",
+    ["sync", "outcome"],
+    registry=REGISTRY,
+)

@@ -2,7 +2,8 @@
 
 An import is CPU-bound for as long as the file takes to read: it runs in a thread with its own
 event loop, so the worker's loop keeps serving requests and folding events (they still share
-one CPU through the GIL). The digest store and the key index are opened per import.
+one CPU through the GIL). The digest store and the key index are opened per import, by one
+import at a time per data folder: the API's imports and the scheduler's share the lock.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ from ops.imports.runner import ImportProgress, imports_folder, run_import
 from ops.imports.session import DIGESTS_DB, KEYS_DB
 from streams.app import Worker
 
+_locks: dict[Path, asyncio.Lock] = {}
+
 
 def worker_runner(worker: Worker) -> ImportRunner:
-    """The runner ``api.imports`` calls on ``worker``."""
+    """The runner ``api.imports`` (and the sync scheduler) calls on ``worker``."""
     stores = imports_folder(worker.settings.data_dir)
+    one_at_a_time = _locks.setdefault(stores, asyncio.Lock())
 
     async def runner(
         upload: Path, sync: Sync, *, import_id: str, folder: Path, progress: Progress
@@ -54,7 +58,8 @@ def worker_runner(worker: Worker) -> ImportRunner:
                 )
             return result.to_json()
 
-        return await asyncio.to_thread(asyncio.run, in_thread())
+        async with one_at_a_time:
+            return await asyncio.to_thread(asyncio.run, in_thread())
 
     return runner
 
