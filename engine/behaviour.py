@@ -298,15 +298,28 @@ def record(
             last_data=_kept_data(data) if is_last else previous.last_data,
             buckets=buckets,
         )
-    events = dict(history.events)
-    events[name] = entry
-    return BehaviourHistory(_bounded(events, name, occurred_at_ms))
+    return BehaviourHistory(_bounded(_with_entry(history.events, name, entry), name, occurred_at_ms))
 
 
-def _bounded(events: dict[str, EventHistory], recorded: str, now_ms: int) -> dict[str, EventHistory]:
-    total_buckets = sum(len(entry.buckets) for entry in events.values())
+def _with_entry(
+    events: Mapping[str, EventHistory], name: str, entry: EventHistory
+) -> Mapping[str, EventHistory]:
+    """``events`` with ``name`` set to ``entry``; a history still in document form stays so."""
+    if isinstance(events, _DecodedOnRead):
+        return events.with_entry(name, entry)
+    changed = dict(events)
+    changed[name] = entry
+    return changed
+
+
+def _bounded(events: Mapping[str, EventHistory], recorded: str, now_ms: int) -> Mapping[str, EventHistory]:
+    if isinstance(events, _DecodedOnRead):
+        total_buckets = events.bucket_count()
+    else:
+        total_buckets = sum(len(entry.buckets) for entry in events.values())
     if len(events) <= NAMES_KEPT and total_buckets <= BUCKETS_KEPT:
         return events
+    events = dict(events)  # rare: decode the whole history to choose what to forget
     # First drop the buckets of names silent for longer than any window: they can never be
     # counted again. (Only under pressure, so that a history usually depends only on its events,
     # not on the order they came in.)
@@ -441,25 +454,33 @@ def to_document(history: BehaviourHistory) -> dict[str, Any]:
     Each name is ``[first, last, count, sums, data, buckets]``; a bucket is ``[start, width,
     count]``, with its sums as a fourth item when it has any.
     """
-    return {
-        "v": 2,
-        "events": {
-            name: [
-                entry.first_ms,
-                entry.last_ms,
-                entry.total,
-                dict(entry.total_sums),
-                dict(entry.last_data),
-                [
-                    [bucket.start_ms, bucket.width_ms, bucket.count, dict(bucket.sums)]
-                    if bucket.sums
-                    else [bucket.start_ms, bucket.width_ms, bucket.count]
-                    for bucket in entry.buckets
-                ],
-            ]
-            for name, entry in history.events.items()
-        },
-    }
+    events = history.events
+    if isinstance(events, _DecodedOnRead):
+        unchanged = events.unchanged_v2()
+        return {
+            "v": 2,
+            "events": {
+                name: unchanged[name] if name in unchanged else _entry_document(events[name])
+                for name in events
+            },
+        }
+    return {"v": 2, "events": {name: _entry_document(entry) for name, entry in events.items()}}
+
+
+def _entry_document(entry: EventHistory) -> list[Any]:
+    return [
+        entry.first_ms,
+        entry.last_ms,
+        entry.total,
+        dict(entry.total_sums),
+        dict(entry.last_data),
+        [
+            [bucket.start_ms, bucket.width_ms, bucket.count, dict(bucket.sums)]
+            if bucket.sums
+            else [bucket.start_ms, bucket.width_ms, bucket.count]
+            for bucket in entry.buckets
+        ],
+    ]
 
 
 def _bucket(raw: list[Any]) -> Bucket:
@@ -496,16 +517,90 @@ def _entry_v2(raw: list[Any]) -> EventHistory:
 
 
 def from_document(doc: Mapping[str, Any]) -> BehaviourHistory:
-    """The history a document written by ``to_document`` describes (also the earlier version 1)."""
+    """The history a document written by ``to_document`` describes (also the earlier version 1).
+
+    Names are decoded when first read: most events read one name or none, and a state is loaded
+    for every event (and for every customer when a new segment is evaluated over them).
+    """
     try:
         version = doc.get("v")
-        if version == 2:
-            read = _entry_v2
-        elif version == 1:
-            read = _entry_v1  # type: ignore[assignment]
-        else:
+        if version not in (1, 2):
             raise ValueError(f"unknown behaviour history version {version!r}")
-        events = {name: read(raw) for name, raw in doc["events"].items()}
+        raw = doc["events"]
+        if not isinstance(raw, dict):
+            raise TypeError(f"events is a {type(raw).__name__}, not an object")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DecodeError(f"behaviour history document is malformed: {exc!r}") from exc
-    return BehaviourHistory(events)
+    return BehaviourHistory(_DecodedOnRead(raw, version, {}))
+
+
+class _DecodedOnRead(Mapping[str, EventHistory]):
+    """Event histories kept in document form until a name is read.
+
+    ``raw`` holds the names not changed since the document was read (never modified: copies
+    share it), ``decoded`` the names read or set since. A changed name leaves ``raw``.
+    """
+
+    __slots__ = ("_decoded", "_raw", "_version")
+
+    def __init__(self, raw: dict[str, Any], version: int, decoded: dict[str, EventHistory]) -> None:
+        self._raw = raw
+        self._version = version
+        self._decoded = decoded
+
+    def __getitem__(self, name: str) -> EventHistory:
+        entry = self._decoded.get(name)
+        if entry is not None:
+            return entry
+        raw = self._raw[name]  # KeyError: not a name of this history
+        try:
+            entry = _entry_v2(raw) if self._version == 2 else _entry_v1(raw)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DecodeError(f"behaviour history entry {name!r} is malformed: {exc!r}") from exc
+        self._decoded[name] = entry
+        return entry
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw or name in self._decoded
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._raw
+        for name in self._decoded:
+            if name not in self._raw:
+                yield name
+
+    def __len__(self) -> int:
+        return len(self._raw) + sum(1 for name in self._decoded if name not in self._raw)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name in self._decoded or name in self._raw:
+            return self[name]
+        return default
+
+    def with_entry(self, name: str, entry: EventHistory) -> _DecodedOnRead:
+        raw = self._raw
+        if name in raw:
+            raw = {key: value for key, value in raw.items() if key != name}
+        decoded = dict(self._decoded)
+        decoded[name] = entry
+        return _DecodedOnRead(raw, self._version, decoded)
+
+    def bucket_count(self) -> int:
+        """Buckets over every name, counting undecoded ones from their document form."""
+        count = 0
+        for name, raw in self._raw.items():
+            entry = self._decoded.get(name)
+            if entry is not None:
+                count += len(entry.buckets)
+            elif self._version == 2:
+                count += len(raw[5])
+            else:
+                count += len(raw["buckets"])
+        for name, entry in self._decoded.items():
+            if name not in self._raw:
+                count += len(entry.buckets)
+        return count
+
+    def unchanged_v2(self) -> Mapping[str, Any]:
+        """Name -> document form of the names never changed (for a version 2 document)."""
+        return self._raw if self._version == 2 else {}

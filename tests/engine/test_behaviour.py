@@ -192,11 +192,7 @@ def test_the_number_of_names_is_bounded_and_the_least_recent_are_forgotten() -> 
 
 
 def test_the_total_number_of_buckets_is_bounded() -> None:
-    events = [
-        (f"e{name}", NOW - hours * HOUR_MS, NO_DATA)
-        for name in range(40)
-        for hours in range(0, 72, 1)
-    ]
+    events = [(f"e{name}", NOW - hours * HOUR_MS, NO_DATA) for name in range(40) for hours in range(0, 72, 1)]
     history = record_all(events)
     assert sum(len(entry.buckets) for entry in history.events.values()) <= BUCKETS_KEPT
 
@@ -219,10 +215,14 @@ def test_document_round_trip_gives_back_the_same_history() -> None:
 
 
 def test_a_malformed_document_is_a_decode_error() -> None:
-    with pytest.raises(DecodeError):
-        from_document({"v": 1, "events": {"tx": {"first": 1}}})
+    # Names are decoded when first read: a malformed one fails then, naming itself.
+    history = from_document({"v": 1, "events": {"tx": {"first": 1}}})
+    with pytest.raises(DecodeError, match="'tx'"):
+        count(history, "tx", None, 0)
     with pytest.raises(DecodeError):
         from_document({"v": 99, "events": {}})
+    with pytest.raises(DecodeError):
+        from_document({"v": 2, "events": [["tx"]]})
 
 
 # --- properties --------------------------------------------------------------------------------
@@ -332,3 +332,40 @@ def test_a_version_1_document_is_still_read() -> None:
     history = from_document(document)
     assert history.events["tx"].total == 2 and history.events["tx"].buckets[0].sums == {"amount": 3.0}
     assert from_document(json.loads(json.dumps(to_document(history)))) == history
+
+
+@settings(max_examples=150, deadline=None)
+@given(_events, _events, st.integers(min_value=1, max_value=150))
+def test_a_history_read_back_from_its_document_records_and_writes_like_the_original(
+    first: list[tuple[str, int, int]], then: list[tuple[str, int, int]], names: int
+) -> None:
+    # Up to 150 labels: the later events touch names read back, decoded or never read.
+    start = NOW - 420 * DAY_MS
+    labelled = [
+        (f"{name}-{i % names}", start + offset, {"amount": amount})
+        for i, (name, offset, amount) in enumerate(first)
+    ]
+    original = record_all(labelled)
+    read_back = from_document(to_document(original))
+    assert read_back == original
+    for i, (name, offset, amount) in enumerate(then):
+        label = f"{name}-{(i * 7) % names}"
+        at = start + offset
+        original = record(original, label, {"amount": amount}, at)
+        read_back = record(read_back, label, {"amount": amount}, at)
+    assert read_back == original
+    assert to_document(read_back) == to_document(original)
+    assert count(read_back, "tx-0", 7 * DAY_MS, NOW) == count(original, "tx-0", 7 * DAY_MS, NOW)
+
+
+def test_a_history_read_back_from_its_document_forgets_the_same_names_when_full() -> None:
+    start = NOW - 10 * DAY_MS
+    full = record_all([(f"name-{i}", start + i * HOUR_MS, {"amount": i}) for i in range(NAMES_KEPT)])
+    read_back = from_document(to_document(full))
+    one_more = (f"name-{NAMES_KEPT}", NOW, {"amount": 1})
+    expected = record(full, one_more[0], one_more[2], one_more[1])
+    got = record(read_back, one_more[0], one_more[2], one_more[1])
+    assert len(got.events) == NAMES_KEPT
+    assert "name-0" not in got.events
+    assert got == expected
+    assert to_document(got) == to_document(expected)
