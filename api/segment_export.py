@@ -30,7 +30,7 @@ from aiohttp import web
 
 from api.errors import ApiError
 from engine.errors import ValidationError
-from engine.state import decode_value
+from engine.state import decode_value, to_document
 
 if TYPE_CHECKING:
     from api.segments import SegmentsApi
@@ -214,14 +214,21 @@ class SegmentExport:
 
     def _rows(self, partition: int, segment_id: str, columns: ExportColumns) -> Iterator[list[str]]:
         store = self.worker.store
+        # States of batches still being committed are newer than the store (and already counted).
+        pending = self.worker.processor.uncommitted(partition)
         needle = orjson.dumps(segment_id) + b":"
         for key in store.customer_keys(partition):
+            if key in pending:
+                continue
             raw = store.read(partition, key)
             if raw is None or needle not in raw:
                 continue
             document = orjson.loads(raw)
             if segment_id in (document.get("segments") or ()):
                 yield member_row(document, columns)
+        for state in pending.values():
+            if state is not None and segment_id in state.segments:
+                yield member_row(to_document(state), columns)
 
     async def _open_others(self, request: web.Request) -> list[tuple[str, aiohttp.ClientResponse | None]]:
         """Every other worker's answer, opened (status and headers read); None where it failed."""

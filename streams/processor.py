@@ -180,6 +180,14 @@ class CustomerProcessor:
         """A customer's latest state on this worker (including batches not yet committed)."""
         return self._load(partition, customer_id.encode("utf-8"))
 
+    def uncommitted(self, partition: int) -> dict[bytes, CustomerState | None]:
+        """States of ``partition`` folded by batches not written to the store yet (newer than it).
+
+        Readers that scan the store (an export) overlay these, so they agree with the segment
+        counts, which count prepared batches.
+        """
+        return {key: state for (part, key), state in self._uncommitted.items() if part == partition}
+
     def _load(self, partition: int, key: bytes) -> CustomerState | None:
         slot_key = (partition, key)
         if slot_key in self._uncommitted:

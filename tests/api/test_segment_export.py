@@ -6,6 +6,7 @@ import datetime as dt
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
 
 from api.errors import ApiError
@@ -96,3 +97,19 @@ def test_an_export_that_would_miss_or_repeat_members_is_refused_before_it_starts
     with pytest.raises(ApiError, match=problem) as refused:
         check(own, *answered)
     assert (refused.value.status, refused.value.code) == (503, "members_incomplete")
+
+
+def test_states_of_a_batch_still_being_committed_are_exported_as_the_counts_count_them() -> None:
+    # The store has ana (a member) and bob (not yet); a batch being committed made bob a member
+    # and took ana out: the export follows the batch, as the member counts already do.
+    stored = {
+        b"ana": orjson.dumps(to_document(CustomerState("ana", segments={"vips": 1}))),
+        b"bob": orjson.dumps(to_document(CustomerState("bob"))),
+        b"cid": orjson.dumps(to_document(CustomerState("cid", segments={"vips": 1}))),
+    }
+    pending = {b"ana": CustomerState("ana"), b"bob": CustomerState("bob", segments={"vips": 2})}
+    store = SimpleNamespace(customer_keys=lambda partition: iter(stored), read=lambda p, key: stored[key])
+    processor = SimpleNamespace(uncommitted=lambda partition: dict(pending))
+    segments: Any = SimpleNamespace(api=None, worker=SimpleNamespace(store=store, processor=processor))
+    rows = list(SegmentExport(segments)._rows(0, "vips", ExportColumns((), ())))
+    assert sorted(row[0] for row in rows) == ["bob", "cid"]
