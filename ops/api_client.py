@@ -56,12 +56,15 @@ class ApiEndpoint:
         except urllib.error.HTTPError as error:
             raise _api_error(error.code, error.read()) from None
         except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise InfrastructureError(
-                f"cannot reach the Refract API at {self.url} ({reason}); is a worker running?"
-                " Give its address with --api or REFRACT_API_URL"
-            ) from None
+            raise self._unreachable(exc) from None
         return json.loads(payload) if payload else None
+
+    def _unreachable(self, exc: Exception) -> InfrastructureError:
+        reason = getattr(exc, "reason", exc)
+        return InfrastructureError(
+            f"cannot reach the Refract API at {self.url} ({reason}); is a worker running?"
+            " Give its address with --api or REFRACT_API_URL"
+        )
 
     def download(self, path: str, sink: ByteSink, chunk_bytes: int = 1 << 16) -> int:
         """Copy a GET answer's body into ``sink`` as it arrives; the bytes copied.
@@ -88,11 +91,7 @@ class ApiEndpoint:
                 " is not whole, run it again"
             ) from None
         except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise InfrastructureError(
-                f"cannot reach the Refract API at {self.url} ({reason}); is a worker running?"
-                " Give its address with --api or REFRACT_API_URL"
-            ) from None
+            raise self._unreachable(exc) from None
         return copied
 
 
