@@ -14,6 +14,7 @@ from api.auth import hash_key, mint_key
 from api.server import install
 from engine.errors import ConfigurationError
 from engine.settings import ApiKeySetting, Settings
+from ops.gc_tuning import freeze_startup_objects, tune_for_throughput
 from ops.imports.scheduler import install_sync_scheduler
 from ops.kafka import LocalKafka
 from ops.logs import configure_logging
@@ -97,14 +98,15 @@ def run_worker(
     ensure_topics(bootstrap, settings)
     worker = build_worker(settings, bootstrap, on_web_init=lambda w, web: install(w, web))
     install_sync_scheduler(worker)  # scheduled syncs this worker owns (docs/imports.md)
-    if on_ready is not None:
-        callback = on_ready
+    tune_for_throughput()
 
-        @worker.app.task  # type: ignore[untyped-decorator]
-        async def announce_ready() -> None:
-            while not worker.is_ready()[0]:
-                await asyncio.sleep(0.2)
-            callback(worker)
+    @worker.app.task  # type: ignore[untyped-decorator]
+    async def when_ready() -> None:
+        while not worker.is_ready()[0]:
+            await asyncio.sleep(0.2)
+        freeze_startup_objects()
+        if on_ready is not None:
+            on_ready(worker)
 
     if logfile is not None:
         logfile.parent.mkdir(parents=True, exist_ok=True)
