@@ -82,10 +82,38 @@ class EventBuffer:
         return len(self._events)
 
 
+class Received:
+    """A record the conductor handed over: the message, and the ack a faust Event would give.
+
+    faust would build an Event per record (key and value deserialized, headers, a reference to
+    the app); the processor reads the raw message only, so this is all it gets.
+    """
+
+    __slots__ = ("_app", "message")
+
+    def __init__(self, message: Any, app: Any) -> None:
+        self.message = message
+        self._app = app
+
+    def ack(self) -> bool:
+        """Mark the record processed: faust may commit its offset (``faust.Event.ack``)."""
+        acked: bool = self.message.ack(self._app.consumer)
+        return acked
+
+
 class BatchTopic(faust.Topic):  # type: ignore[misc]
-    """A topic whose records go to an EventBuffer instead of a stream."""
+    """A topic whose records go to an EventBuffer instead of a stream, as ``Received`` records."""
 
     buffer: EventBuffer
+
+    def _compile_decode(self) -> None:
+        # faust.Topic calls this from __init__ to build ``decode`` (message -> Event).
+        app = self.app
+
+        async def decode(message: Any, *, propagate: bool = False) -> Received:
+            return Received(message, app)
+
+        self.decode = decode  # type: ignore[assignment]  # duck-typed: .message and .ack()
 
     @property
     def queue(self) -> EventBuffer:  # type: ignore[override]  # duck-typed by the conductor
