@@ -31,6 +31,7 @@ from engine.events import BusinessEvent, ContactUpdate, CustomerUpdate, Envelope
 from engine.topics import TopicNames
 from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions, _refract
 from ops.bench.worker_process import spawn_worker, stop_processes, worker_env
+from ops.bench.workload import ending_now
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
 from schemas.codec import decode, encode_envelope
@@ -181,11 +182,12 @@ def _payload(rng: random.Random, i: int) -> Payload:
     )
 
 
-def envelopes(events: int, customers: int, seed: int = 11) -> Iterator[Envelope]:
+def envelopes(events: int, customers: int, seed: int = 11, base_ms: int = BASE_MS) -> Iterator[Envelope]:
+    """Events one millisecond apart from ``base_ms``; the runs pass the present (``ending_now``)."""
     rng = random.Random(seed)
     for i in range(events):
         customer = f"cust-{rng.randrange(customers):07d}"
-        at = BASE_MS + i
+        at = base_ms + i
         yield Envelope(f"bench-{seed}-{i}", customer, at, at, "bench", _payload(rng, i))
 
 
@@ -342,7 +344,10 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
     results: dict[str, float] = {}
     if not args.skip_throughput:
         print(f"Generating {n:,} events for {customers:,} customers ...", file=out, flush=True)
-        records = [(e.customer_id.encode(), encode_envelope(e)) for e in envelopes(n, customers)]
+        records = [
+            (e.customer_id.encode(), encode_envelope(e))
+            for e in envelopes(n, customers, base_ms=ending_now(n))
+        ]
         for space in (plain, live):
             _produce(bootstrap, TopicNames(space).events, records)
         print("20 segments, no campaigns: one worker ...", file=out, flush=True)

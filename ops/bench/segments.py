@@ -33,7 +33,7 @@ from engine.state import CustomerState, evolve
 from engine.topics import TopicNames
 from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions
 from ops.bench.worker_process import metric_total, spawn_worker, stop_processes, worker_env
-from ops.bench.workload import CITIES, envelopes
+from ops.bench.workload import CITIES, ending_now, envelopes
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
 from schemas.codec import decode, encode_envelope
@@ -263,7 +263,9 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
     n, customers, partitions = args.events, args.customers, args.partitions
     rules = segment_rules()
     print(f"Generating {n:,} events for {customers:,} customers ...", file=out, flush=True)
-    records = [(e.customer_id.encode(), encode_envelope(e)) for e in envelopes(n, customers)]
+    records = [
+        (e.customer_id.encode(), encode_envelope(e)) for e in envelopes(n, customers, base_ms=ending_now(n))
+    ]
 
     print("In process: rule evaluation and membership update cost ...", file=out, flush=True)
     evaluation_us, update_us = _evaluation_cost(rules, n, customers)
