@@ -373,6 +373,16 @@ def cmd_referral_create(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
+    from ops.bench.worker_process import drop_bench_namespaces
+
+    try:
+        return _run_bench(args, out)
+    finally:
+        if not args.keep_topics:
+            drop_bench_namespaces(out)
+
+
+def _run_bench(args: argparse.Namespace, out: TextIO) -> int:
     if args.bench_command == "segments":
         from ops.bench.segments import main as bench_segments
 
@@ -518,6 +528,11 @@ def build_parser() -> argparse.ArgumentParser:
     mint.set_defaults(func=cmd_referral_create)
 
     bench = sub.add_parser("bench", help="benchmarks (print figures and ratios)")
+    bench.add_argument(
+        "--keep-topics",
+        action="store_true",
+        help="keep the topics of the run's fresh namespaces (deleted at the end by default)",
+    )
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     from ops.bench.ingest import add_arguments
 

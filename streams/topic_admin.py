@@ -1,6 +1,9 @@
-"""Creating Refract's topics with the configured partition counts and policies."""
+"""Creating Refract's topics with the configured partition counts and policies (and deleting
+the topics of a namespace made for one benchmark or test run)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -68,3 +71,34 @@ def ensure_topics(bootstrap: str, settings: Settings, timeout_s: float = 30.0) -
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise InfrastructureError(f"could not create topic {topic}: {exc}") from exc
     return created
+
+
+def namespace_topics(namespace: str, topics: Iterable[str]) -> list[str]:
+    """Those of ``topics`` that belong to ``namespace``: its own and its worker group's (faust's)."""
+    own, group = f"{namespace}.", f"{namespace}-"
+    return sorted(topic for topic in topics if topic.startswith((own, group)))
+
+
+def drop_namespace(bootstrap: str, namespace: str, timeout_s: float = 30.0) -> list[str]:
+    """Delete every topic of ``namespace`` (events, outputs, changelogs): what a benchmark or a
+    test made, so that runs do not pile partitions up on the broker.
+
+    Returns the names of the topics deleted. Only for namespaces made for one run: the events of
+    a real namespace are its source of truth.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        doomed = namespace_topics(namespace, admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise InfrastructureError(f"cannot reach Kafka at {bootstrap} to delete topics: {exc}") from exc
+    if not doomed:
+        return []
+    deleted: list[str] = []
+    for topic, future in admin.delete_topics(doomed, operation_timeout=timeout_s).items():
+        try:
+            future.result()
+            deleted.append(topic)
+        except KafkaException as exc:
+            if exc.args[0].name() != "UNKNOWN_TOPIC_OR_PART":
+                raise InfrastructureError(f"could not delete topic {topic}: {exc}") from exc
+    return sorted(deleted)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.topic_admin import drop_namespace
 from tests.support.kafka import KafkaFixture
 from tests.support.workers import WorkerFactory
 
@@ -51,3 +52,6 @@ def workers(kafka: KafkaFixture, namespace: str, tmp_path: Path) -> Iterator[Wor
         yield factory
     finally:
         factory.stop_all()
+        # A suite makes hundreds of namespaces: left behind, their partitions' open files reach
+        # the broker's limit (it shuts down at 20,000 here).
+        drop_namespace(kafka.bootstrap, namespace)

@@ -30,7 +30,7 @@ from api.auth import mint_key
 from engine.events import BusinessEvent, ContactUpdate, CustomerUpdate, Envelope, Interaction, Payload
 from engine.topics import TopicNames
 from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions, _refract
-from ops.bench.worker_process import spawn_worker, stop_processes, worker_env
+from ops.bench.worker_process import bench_namespace, spawn_worker, stop_processes, worker_env
 from ops.bench.workload import ending_now
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
@@ -335,7 +335,7 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
     work = Path(tempfile.mkdtemp(prefix="refract-bench-campaigns-"))
     run = uuid.uuid4().hex[:6]
     n, customers = args.events, args.customers
-    plain, live, probe = f"bcmp{run}a", f"bcmp{run}b", f"bcmp{run}c"
+    plain, live, probe = (bench_namespace(bootstrap, f"bcmp{run}{suffix}") for suffix in "abc")
     for space in (plain, live, probe):
         ensure_topics(bootstrap, replace(settings, namespace=space, partitions=args.partitions))
     _save_definitions(bootstrap, plain, with_campaigns=False)  # the same run without campaigns

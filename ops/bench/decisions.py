@@ -29,7 +29,7 @@ from engine.events import CustomerUpdate, Envelope
 from engine.topics import TopicNames
 from ops.bench.campaigns import _save_records
 from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions
-from ops.bench.worker_process import spawn_worker, stop_processes, worker_env
+from ops.bench.worker_process import bench_namespace, spawn_worker, stop_processes, worker_env
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
 from schemas.codec import encode_envelope
@@ -189,7 +189,7 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
     settings = load_settings()
     bootstrap = kafka_bootstrap(settings, start_local=True)
     work = Path(tempfile.mkdtemp(prefix="refract-bench-decisions-"))
-    namespace = f"bdec{uuid.uuid4().hex[:6]}"
+    namespace = bench_namespace(bootstrap, f"bdec{uuid.uuid4().hex[:6]}")
     ensure_topics(bootstrap, replace(settings, namespace=namespace, partitions=args.partitions))
     _save_records(bootstrap, namespace, definitions())
     print(f"Folding {args.customers:,} customers into one worker ...", file=out, flush=True)

@@ -30,7 +30,7 @@ from connectors.channels import Provider, build_providers
 from engine.deliveries import Delivery
 from engine.events import Channel
 from engine.topics import TopicNames
-from ops.bench.worker_process import scrape, spawn_worker, worker_env
+from ops.bench.worker_process import bench_namespace, scrape, spawn_worker, worker_env
 from ops.channel_config import load_channel_settings
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
@@ -189,7 +189,7 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
     bootstrap = kafka_bootstrap(settings, start_local=True)
     work = Path(tempfile.mkdtemp(prefix="refract-bench-deliveries-"))
     run = uuid.uuid4().hex[:6]
-    namespace = f"bench{run}d"
+    namespace = bench_namespace(bootstrap, f"bench{run}d")
     smtp_port, http_port, web_port = _free_port(), _free_port(), _free_port()
     env = channel_env(smtp_port, http_port)
     servers = subprocess.Popen(

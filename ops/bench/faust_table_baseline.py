@@ -29,10 +29,11 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--datadir", required=True)
     parser.add_argument("--result", required=True)
+    parser.add_argument("--app-id", default=f"bench-baseline-{os.getpid()}")
     args = parser.parse_args()
 
     app = faust.App(
-        f"bench-baseline-{os.getpid()}",
+        args.app_id,
         broker=f"kafka://{args.bootstrap}",
         store="rocksdb://",
         datadir=args.datadir,

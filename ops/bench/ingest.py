@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, Producer
 
 from api.auth import mint_key
 from engine.topics import TopicNames
-from ops.bench.worker_process import metric_total, spawn_worker, stop_processes, worker_env
+from ops.bench.worker_process import bench_namespace, metric_total, spawn_worker, stop_processes, worker_env
 from ops.bench.workload import envelopes
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
@@ -102,6 +102,7 @@ def _ceiling(bootstrap: str, topic: str, events: int) -> float:
 
 def _baseline(bootstrap: str, topic: str, events: int, partitions: int, work: Path) -> float:
     result = work / "baseline.json"
+    app_id = bench_namespace(bootstrap, f"bench-baseline-{uuid.uuid4().hex[:6]}")
     process = subprocess.run(
         [
             sys.executable,
@@ -119,6 +120,8 @@ def _baseline(bootstrap: str, topic: str, events: int, partitions: int, work: Pa
             str(work / "baseline"),
             "--result",
             str(result),
+            "--app-id",
+            app_id,
         ],
         stdout=subprocess.DEVNULL,
         stderr=open(work / "baseline.log", "wb"),  # noqa: SIM115 - closed when the process exits
@@ -221,8 +224,8 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
     size = sum(len(v) for _, v in records) / len(records)
     print(f"  mean encoded size {size:.0f} bytes", file=out)
 
-    one = f"bench{run}a"
-    two = f"bench{run}b"
+    one = bench_namespace(bootstrap, f"bench{run}a")
+    two = bench_namespace(bootstrap, f"bench{run}b")
     for space in (one, two):
         ensure_topics(bootstrap, replace(settings, namespace=space, partitions=args.partitions))
     seconds = _produce(bootstrap, TopicNames(one).events, records)

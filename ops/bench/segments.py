@@ -32,7 +32,7 @@ from engine.segments.membership import CompiledSegment, SegmentIndex, inputs_cha
 from engine.state import CustomerState, evolve
 from engine.topics import TopicNames
 from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions
-from ops.bench.worker_process import metric_total, spawn_worker, stop_processes, worker_env
+from ops.bench.worker_process import bench_namespace, metric_total, spawn_worker, stop_processes, worker_env
 from ops.bench.workload import CITIES, ending_now, envelopes
 from ops.config import load_settings
 from ops.runtime import kafka_bootstrap
@@ -270,7 +270,8 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
     print("In process: rule evaluation and membership update cost ...", file=out, flush=True)
     evaluation_us, update_us = _evaluation_cost(rules, n, customers)
 
-    plain, segmented = f"bseg{run}a", f"bseg{run}b"
+    plain = bench_namespace(bootstrap, f"bseg{run}a")
+    segmented = bench_namespace(bootstrap, f"bseg{run}b")
     for space in (plain, segmented):
         ensure_topics(bootstrap, replace(settings, namespace=space, partitions=partitions))
     print("One worker, no segments ...", file=out, flush=True)

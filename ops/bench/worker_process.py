@@ -11,8 +11,34 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TextIO
 
 from api.auth import NewKey
+from engine.errors import RefractError
+from streams.topic_admin import drop_namespace
+
+# The namespaces this run made, with the Kafka they are on: their topics go when the run ends.
+_NAMESPACES: list[tuple[str, str]] = []
+
+
+def bench_namespace(bootstrap: str, name: str) -> str:
+    """``name``, noted as a fresh namespace of this run (``drop_bench_namespaces`` deletes it)."""
+    _NAMESPACES.append((bootstrap, name))
+    return name
+
+
+def drop_bench_namespaces(out: TextIO) -> None:
+    """Delete the topics of every namespace the run made: repeated runs would otherwise pile
+    thousands of partitions (and their open files) up on the broker."""
+    dropped = 0
+    while _NAMESPACES:
+        bootstrap, name = _NAMESPACES.pop()
+        try:
+            dropped += len(drop_namespace(bootstrap, name))
+        except RefractError as exc:
+            print(f"could not delete the topics of namespace {name}: {exc.message}", file=out)
+    if dropped:
+        print(f"Deleted the run's {dropped} topics (keep them with refract bench --keep-topics).", file=out)
 
 
 def worker_env(
