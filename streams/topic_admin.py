@@ -3,7 +3,8 @@ the topics of a namespace made for one benchmark or test run)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -60,17 +61,9 @@ def ensure_topics(bootstrap: str, settings: Settings, timeout_s: float = 30.0) -
         for topic, config in topic_configs(names).items()
         if topic not in existing
     ]
-    created: list[str] = []
     if not wanted:
-        return created
-    for topic, future in admin.create_topics(wanted, request_timeout=timeout_s).items():
-        try:
-            future.result()
-            created.append(topic)
-        except KafkaException as exc:
-            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
-                raise InfrastructureError(f"could not create topic {topic}: {exc}") from exc
-    return created
+        return []
+    return _settle(admin.create_topics(wanted, request_timeout=timeout_s), "create", "TOPIC_ALREADY_EXISTS")
 
 
 def namespace_topics(namespace: str, topics: Iterable[str]) -> list[str]:
@@ -93,12 +86,19 @@ def drop_namespace(bootstrap: str, namespace: str, timeout_s: float = 30.0) -> l
         raise InfrastructureError(f"cannot reach Kafka at {bootstrap} to delete topics: {exc}") from exc
     if not doomed:
         return []
-    deleted: list[str] = []
-    for topic, future in admin.delete_topics(doomed, operation_timeout=timeout_s).items():
+    return sorted(
+        _settle(admin.delete_topics(doomed, operation_timeout=timeout_s), "delete", "UNKNOWN_TOPIC_OR_PART")
+    )
+
+
+def _settle(futures: Mapping[str, Future[None]], verb: str, already: str) -> list[str]:
+    """The topics whose admin operation succeeded; ``already`` (e.g. exists) is no failure."""
+    done: list[str] = []
+    for topic, future in futures.items():
         try:
             future.result()
-            deleted.append(topic)
+            done.append(topic)
         except KafkaException as exc:
-            if exc.args[0].name() != "UNKNOWN_TOPIC_OR_PART":
-                raise InfrastructureError(f"could not delete topic {topic}: {exc}") from exc
-    return sorted(deleted)
+            if exc.args[0].name() != already:
+                raise InfrastructureError(f"could not {verb} topic {topic}: {exc}") from exc
+    return done
