@@ -38,7 +38,7 @@ from streams.producer import OutRecord
 
 log = structlog.get_logger(__name__)
 
-# Definition kinds the reader compiles (segments into the index, campaigns into the catalog).
+# Definition kinds the reader compiles (segments into the index, campaigns into the catalog, syncs checked).
 _COMPILED_KINDS = frozenset({SEGMENT_KIND, CAMPAIGN_KIND, PLACEMENT_KIND, SYNC_KIND})
 
 
