@@ -4,8 +4,8 @@
 of a ``multipart/form-data`` body) stores the upload under ``<data_dir>/imports/<import_id>/``,
 answers 202 ``{"import_id": ...}`` and runs the import in a background task on this worker.
 ``GET /v1/imports/{id}`` tells its status (``running``, ``finished``, ``failed``) and counts;
-``GET /v1/imports/{id}/errors.csv`` returns its error report. The sync definition is read from
-``<data_dir>/syncs/<sync>.yaml`` (until syncs are stored as definitions).
+``GET /v1/imports/{id}/errors.csv`` returns its error report. The sync is the one stored as a
+definition (``refract apply``, ``PUT /v1/syncs/{id}``), else the file ``<data_dir>/syncs/<sync>.yaml``.
 
 The import itself is run by an ``ImportRunner`` that the process starting the worker registers
 with ``use_import_runner`` (``ops`` owns the runner; ``api`` may not import ``ops``). Without
@@ -31,13 +31,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from api.auth import Authenticator
 from api.errors import ApiError
-from connectors.csv import Sync, load_sync
+from connectors.csv import Sync
+from connectors.syncs.definition import SyncDefinition, find_sync
 from engine.errors import RefractError
 from streams.app import Worker
 
 log = structlog.get_logger(__name__)
 
-SYNCS_FOLDER = "syncs"
 IMPORTS_FOLDER = "imports"
 UPLOAD_FILE = "upload.csv"
 RESULT_FILE = "result.json"
@@ -48,6 +48,7 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
 _ID = ID_PATTERN
 
 Progress = Callable[[Mapping[str, Any]], None]
+StoredSyncs = Callable[[], Mapping[str, SyncDefinition]]
 
 
 class ImportRunner(Protocol):
@@ -77,12 +78,22 @@ def new_import_id() -> str:
 
 
 class ImportsApi:
-    """The views of ``/v1/imports``; ``runner`` None answers 503 to new imports."""
+    """The views of ``/v1/imports``; ``runner`` None answers 503 to new imports.
 
-    def __init__(self, auth: Authenticator, data_dir: Path, runner: ImportRunner | None) -> None:
+    ``stored_syncs()`` gives the syncs stored as definitions (the worker's current ones).
+    """
+
+    def __init__(
+        self,
+        auth: Authenticator,
+        data_dir: Path,
+        runner: ImportRunner | None,
+        stored_syncs: StoredSyncs = dict,
+    ) -> None:
         self.auth = auth
         self.data_dir = data_dir
         self.runner = runner
+        self.stored_syncs = stored_syncs
         self._running: dict[str, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._one_at_a_time = asyncio.Lock()
@@ -150,10 +161,10 @@ class ImportsApi:
     def _sync(self, name: str) -> Sync:
         if not _ID.match(name):
             raise ApiError(400, "invalid_input", f"{name!r} is not a sync id", field="sync")
-        path = self.data_dir / SYNCS_FOLDER / f"{name}.yaml"
-        if not path.is_file():
-            raise ApiError(404, "sync_not_found", f"no sync {name!r}: put its definition in {path}")
-        return load_sync(path.read_bytes())
+        sync = find_sync(self.stored_syncs(), self.data_dir, name)  # a bad file: 400 invalid_sync
+        if sync is None:
+            raise ApiError(404, "sync_not_found", unknown_sync_message(name))
+        return sync
 
     def _import_id(self, request: web.Request) -> str:
         import_id = request.match_info["import_id"]
@@ -229,9 +240,13 @@ class ImportsApi:
         upload.unlink(missing_ok=True)
 
 
+def unknown_sync_message(sync_id: str) -> str:
+    return f"no sync {sync_id!r}: save it with 'refract apply' (a syncs: list) or PUT /v1/syncs/{sync_id}"
+
+
 def install_imports(router: web.UrlDispatcher, auth: Authenticator, worker: Worker) -> ImportsApi:
     """Add the imports views; the runner comes from ``use_import_runner`` (none: 503)."""
     runner = _factory(worker) if _factory is not None else None
-    imports = ImportsApi(auth, worker.settings.data_dir, runner)
+    imports = ImportsApi(auth, worker.settings.data_dir, runner, lambda: worker.definitions.syncs)
     imports.install(router)
     return imports

@@ -15,11 +15,17 @@
         triggers: [{event: card_transaction}]
         ...
 
-Everything in the file is checked first (rules, templates, flows, and no ``in_segment`` loop
-with the segments already saved); nothing is written unless all are valid. A definition whose
-body did not change keeps its version; the others get the next version. A static segment's
-``members_file`` is then uploaded through a running worker's API (``PUT /v1/segments/{id}/members``),
-which appends the additions and removals as events.
+    syncs:
+      - id: customers                   # the sync format: docs/imports.md
+        kind: attributes
+        key: customer_id
+        columns: [first_name, {column: balance, type: decimal}]
+
+Everything in the file is checked first (rules, templates, flows, sync mappings, and no
+``in_segment`` loop with the segments already saved); nothing is written unless all are valid.
+A definition whose body did not change keeps its version; the others get the next version. A
+static segment's ``members_file`` is then uploaded through a running worker's API
+(``PUT /v1/segments/{id}/members``), which appends the additions and removals as events.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import orjson
 import yaml
 
 from api.static_segments import read_member_ids
+from connectors.syncs.definition import SYNC_KIND, sync_body
 from engine.campaigns.definition import CAMPAIGN_KIND, campaign_from_body, check_campaign_id
 from engine.campaigns.placements import PLACEMENT_KIND, check_placement_id, placement_from_body
 from engine.errors import RefractError, ValidationError
@@ -58,7 +65,7 @@ class PlannedSegment:
 
 @dataclass(slots=True, frozen=True)
 class PlannedCampaign:
-    """A campaign (or a placement: ``kind``) of an apply file, checked."""
+    """A campaign (or a placement or a sync: ``kind``) of an apply file, checked."""
 
     campaign_id: str
     body: dict[str, Any]
@@ -83,9 +90,9 @@ def load_apply_file(text: bytes | str, folder: Path | None = None) -> list[Plann
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ValidationError(f"the file is not valid YAML: {exc}") from None
-    if not isinstance(doc, Mapping) or set(doc) - {"segments", "campaigns", "placements"}:
+    if not isinstance(doc, Mapping) or set(doc) - {"segments", "campaigns", "placements", "syncs"}:
         raise ValidationError(
-            "the file must be a mapping with 'segments', 'campaigns' and/or 'placements' lists"
+            "the file must be a mapping with 'segments', 'campaigns', 'placements' and/or 'syncs' lists"
         )
     entries = doc.get("segments") or []
     if not isinstance(entries, list):
@@ -153,10 +160,40 @@ def load_campaigns(text: bytes | str) -> list[PlannedCampaign]:
     return load_definitions(text, "campaigns")
 
 
+def load_syncs(text: bytes | str) -> list[PlannedCampaign]:
+    """The syncs of an apply file, each validated like a sync file; errors name the entry and field.
+
+    A sync's body is its canonical form, so rewording a sync without changing it keeps its version.
+    """
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"the file is not valid YAML: {exc}") from None
+    entries = doc.get("syncs") or [] if isinstance(doc, Mapping) else []
+    if not isinstance(entries, list):
+        raise ValidationError("syncs: expected a list of syncs, each with an id (see docs/imports.md)")
+    planned: list[PlannedCampaign] = []
+    seen: set[str] = set()
+    for position, entry in enumerate(entries):
+        where = f"syncs[{position}]"
+        if not isinstance(entry, Mapping):
+            raise ValidationError(f"{where}: expected a mapping with id, kind and key (see docs/imports.md)")
+        try:
+            body = sync_body(entry)
+        except RefractError as exc:
+            label = f"{where} ({entry.get('id')})" if isinstance(entry.get("id"), str) else where
+            raise ValidationError(f"{label}: {exc.message}", getattr(exc, "field", None)) from None
+        if body["id"] in seen:
+            raise ValidationError(f"{where}: id: {body['id']!r} appears twice in the file", "id")
+        seen.add(body["id"])
+        planned.append(PlannedCampaign(body["id"], body, SYNC_KIND))
+    return planned
+
+
 def plan_campaign_versions(
     planned: list[PlannedCampaign], existing: Mapping[str, DefinitionRecord], now_ms: int, topic: str
 ) -> tuple[list[Applied], list[Any]]:
-    """What to write for campaigns and placements: a new version for each whose body changed."""
+    """What to write for campaigns, placements and syncs: a new version for each whose body changed."""
     outcomes: list[Applied] = []
     records = []
     for item in planned:
@@ -245,7 +282,7 @@ def apply_file(
     from streams.definitions import read_definitions
 
     planned = load_apply_file(text, folder)
-    campaigns = load_campaigns(text) + load_definitions(text, "placements")
+    campaigns = load_campaigns(text) + load_definitions(text, "placements") + load_syncs(text)
     existing = read_definitions(bootstrap, topic)
     now_ms = int(time.time() * 1000)
     outcomes, records = plan_versions(planned, existing, now_ms, topic)

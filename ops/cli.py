@@ -171,16 +171,24 @@ def cmd_keys(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
-    from connectors.csv import FileRefused, MappingError, load_sync
+    from connectors.csv import FileRefused, MappingError
+    from ops.import_sync import import_sync
     from ops.imports import ProgressBar, import_file, summary
     from ops.logs import configure_logging
 
     configure_logging()  # the import's log events stay out of the terminal (INFO is dropped)
     settings = _settings(args)
+
+    def definitions() -> Any:
+        from engine.topics import TopicNames
+        from ops.runtime import kafka_bootstrap
+        from streams.definitions import read_definitions
+
+        bootstrap = kafka_bootstrap(settings, start_local=False)
+        return read_definitions(bootstrap, TopicNames(settings.namespace).definitions)
+
     try:
-        sync = load_sync(Path(args.sync).read_bytes())
-    except OSError as exc:
-        return _fail(f"cannot read the sync {args.sync}: {exc.strerror}")
+        sync = import_sync(args.sync, definitions)
     except MappingError as exc:
         return _fail(f"{args.sync}: {exc.message}")
     path = Path(args.file)
@@ -455,7 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     imports = sub.add_parser("import", help="import a CSV file with a sync (see docs/imports.md)")
     imports.add_argument("file", help="the CSV file")
-    imports.add_argument("--sync", required=True, help="the sync definition (YAML file)")
+    imports.add_argument(
+        "--sync", required=True, help="the sync: a saved sync's id (refract apply) or a YAML file"
+    )
     imports.add_argument("--dry-run", action="store_true", help="validate and count; write nothing")
     imports.add_argument(
         "--import-id", help="redo an interrupted import under its id (its events keep their ids)"
@@ -469,9 +479,14 @@ def build_parser() -> argparse.ArgumentParser:
     imports.set_defaults(func=cmd_import)
 
     apply = sub.add_parser(
-        "apply", help="save the segments and campaigns of a YAML file (docs/segments.md, docs/campaigns.md)"
+        "apply",
+        help="save the segments, campaigns and syncs of a YAML file (docs/segments.md, docs/campaigns.md,"
+        " docs/imports.md)",
     )
-    apply.add_argument("file", help="YAML with segments: [{id, name, rule}] and/or campaigns: [{id, ...}]")
+    apply.add_argument(
+        "file",
+        help="YAML with segments: [{id, name, rule}], campaigns: [{id, ...}] and/or syncs: [{id, kind, ...}]",
+    )
     apply.add_argument("--dry-run", action="store_true", help="check the file and show what would change")
     apply.add_argument(
         "--api", help="the API that takes static lists (default REFRACT_API_URL or this machine's)"

@@ -10,7 +10,8 @@ table recovery.
 When segments change, the thread compiles them and builds a new ``SegmentIndex``, then swaps it
 in with one attribute assignment: the processor reads ``index`` once per batch and never sees a
 half-built one. ``loaded`` is set once the topic has been read up to where it ended at start, so a
-worker processes no event before it knows the segments.
+worker processes no event before it knows the segments. Syncs (``syncs``) are validated the same
+way; one that does not validate is left out, and logged.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 import orjson
 import structlog
 
+from connectors.syncs.definition import SYNC_KIND, SyncDefinition, sync_from_body
 from engine.campaigns.catalog import EMPTY_CATALOG, CampaignCatalog
 from engine.campaigns.definition import CAMPAIGN_KIND, campaign_from_body
 from engine.campaigns.model import Campaign, Cap
@@ -36,8 +38,8 @@ from streams.producer import OutRecord
 
 log = structlog.get_logger(__name__)
 
-# Definition kinds the reader compiles (segments into the index, campaigns into the catalog).
-_COMPILED_KINDS = frozenset({SEGMENT_KIND, CAMPAIGN_KIND, PLACEMENT_KIND})
+# Definition kinds the reader compiles (segments into the index, campaigns into the catalog, syncs checked).
+_COMPILED_KINDS = frozenset({SEGMENT_KIND, CAMPAIGN_KIND, PLACEMENT_KIND, SYNC_KIND})
 
 
 @dataclass(slots=True, frozen=True)
@@ -148,6 +150,7 @@ class DefinitionsReader(CompactedTopicFollower):
         self.index: SegmentIndex = EMPTY_INDEX
         self.campaigns: Mapping[str, Campaign] = {}
         self.placements: Mapping[str, Placement] = {}
+        self.syncs: Mapping[str, SyncDefinition] = {}
         self.catalog: CampaignCatalog = EMPTY_CATALOG.with_channel_caps(channel_caps)
         self._channel_caps = channel_caps
 
@@ -163,7 +166,7 @@ class DefinitionsReader(CompactedTopicFollower):
             self._rebuild()
 
     def loaded_fields(self) -> dict[str, Any]:
-        return {"segments": len(self.segments), "campaigns": len(self.campaigns)}
+        return {"segments": len(self.segments), "campaigns": len(self.campaigns), "syncs": len(self.syncs)}
 
     def _apply(self, key: bytes | None, value: bytes | None) -> bool:
         """Take one record in; True when a segment changed."""
@@ -196,6 +199,10 @@ class DefinitionsReader(CompactedTopicFollower):
         placements = self._compiled(PLACEMENT_KIND, self.placements, placement_from_body)
         if placements is not None:
             self.placements = placements
+        syncs = self._compiled(SYNC_KIND, self.syncs, sync_from_body)
+        if syncs is not None:
+            self.syncs = syncs
+            log.info("definitions.syncs_changed", syncs=len(syncs))
 
     def _compiled(
         self, kind: str, previous: Mapping[str, T], read: Callable[[str, int, Any, int], T]

@@ -1,6 +1,8 @@
 """Scheduled syncs: a worker runs the syncs it owns when their cron expression says so.
 
-Every ``sync_check_interval_s`` the worker reads ``<data_dir>/syncs/*.yaml``; a sync with a
+Every ``sync_check_interval_s`` the worker looks at its syncs: those stored as definitions
+(``refract apply``, ``PUT /v1/syncs/{id}``) and, as before they were, the files
+``<data_dir>/syncs/*.yaml`` (a stored sync wins over a file of the same id). A sync with a
 ``schedule`` is run by the worker owning its events partition (``engine.syncs``), when a fire
 time passed since its last recorded run. A run imports, oldest first, the files of its folder
 not imported before (each under an import id derived from the file, remembered only once its
@@ -23,11 +25,13 @@ from typing import Any
 
 import structlog
 
-from api.imports import SYNCS_FOLDER, ImportRunner
+from api.imports import ImportRunner
 from connectors.csv import FolderSource, Sync, UrlSource, load_sync
 from connectors.syncs import (
+    SYNCS_FOLDER,
     RunFile,
     RunStatus,
+    SyncDefinition,
     SyncRecords,
     SyncRun,
     fetch,
@@ -73,6 +77,7 @@ class SyncScheduler:
         environ: Mapping[str, str] = os.environ,
         settle_s: float = SETTLE_S,
         file_clock_ns: Callable[[], int] = time.time_ns,
+        stored_syncs: Callable[[], Mapping[str, SyncDefinition]] = dict,
     ) -> None:
         self.data_dir = data_dir
         self.partitions = partitions
@@ -81,6 +86,7 @@ class SyncScheduler:
         self.environ = environ
         self.settle_s = settle_s
         self.file_clock_ns = file_clock_ns
+        self.stored_syncs = stored_syncs
         self._broken: dict[Path, int] = {}  # sync files that do not load, by mtime (logged once)
 
     async def run_due(self, owned: set[int]) -> list[SyncRun]:
@@ -194,6 +200,16 @@ class SyncScheduler:
     # --- definitions --------------------------------------------------------------------------
 
     def _scheduled_syncs(self) -> list[Sync]:
+        """The scheduled syncs, by id: the stored ones, and the files of ids no stored one has."""
+        syncs = {sync.id: sync for sync in self._sync_files()}
+        syncs.update((sync_id, stored.sync) for sync_id, stored in self.stored_syncs().items())
+        return [
+            syncs[sync_id]
+            for sync_id in sorted(syncs)
+            if syncs[sync_id].schedule is not None and syncs[sync_id].source is not None
+        ]
+
+    def _sync_files(self) -> list[Sync]:
         folder = self.data_dir / SYNCS_FOLDER
         if not folder.is_dir():
             return []
@@ -207,8 +223,7 @@ class SyncScheduler:
                     self._broken[path] = mtime
                     log.warning("sync.unreadable", path=str(path), error=str(exc))
                 continue
-            if sync.schedule is not None and sync.source is not None:
-                syncs.append(sync)
+            syncs.append(sync)
         return syncs
 
 
@@ -228,6 +243,7 @@ def install_sync_scheduler(worker: Worker) -> SyncScheduler:
         partitions=settings.partitions,
         runner=worker_runner(worker),
         clock_ms=worker.clock_ms,
+        stored_syncs=lambda: worker.definitions.syncs,
     )
 
     @worker.app.timer(interval=settings.sync_check_interval_s)  # type: ignore[untyped-decorator]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import yaml
 
 from engine.errors import ValidationError
 from engine.segments import SegmentCycleError
@@ -111,3 +112,83 @@ def test_placements_in_an_apply_file_are_checked_and_planned() -> None:
         ValidationError, match=r"placements\[0\] \(side\): kind: expected single, multiple or popup"
     ):
         load_definitions("placements:\n  - {id: side, kind: banner}\n", "placements")
+
+
+SYNCS = """
+syncs:
+  - id: customers
+    kind: attributes
+    key: customer_id
+    columns: [first_name, {column: balance, type: decimal}]
+  - id: branches
+    kind: attributes
+    key: customer_id
+    columns: [city]
+    schedule: {cron: "0 2 * * *", timezone: Europe/Madrid}
+    source: {folder: /srv/incoming}
+"""
+
+
+def test_syncs_in_an_apply_file_are_validated_and_stored_in_their_canonical_form() -> None:
+    from connectors.csv import from_body, parse_sync
+    from ops.apply import load_syncs
+
+    planned = load_syncs(SYNCS)
+    assert [(p.kind, p.campaign_id) for p in planned] == [("sync", "customers"), ("sync", "branches")]
+    assert planned[1].body["schedule"] == {"cron": "0 2 * * *", "timezone": "Europe/Madrid"}
+    assert planned[0].body["delimiter"] == ","  # defaults are spelled out
+    assert from_body(planned[1].body) == parse_sync(yaml.safe_load(SYNCS)["syncs"][1])
+    assert load_apply_file(SYNCS) == []  # the file's top level accepts syncs
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "syncs:\n  - {id: a, kind: attributes, key: customer_id, columns: [city]}\n"
+            "  - {id: b, kind: attributes, key: customer_id, columns: [{column: x, type: money}]}\n",
+            r"syncs\[1\] \(b\): columns\[0\]\.type: ",
+        ),
+        ("syncs:\n  - {kind: attributes, key: customer_id}\n", r"syncs\[0\]: id: "),
+        ("syncs:\n  - 5\n", r"syncs\[0\]: expected a mapping"),
+        ("syncs: {id: a}\n", r"syncs: expected a list"),
+        (
+            "syncs:\n  - {id: a, kind: removals, key: customer_id}\n  - {id: a, kind: removals, key: id}\n",
+            r"syncs\[1\]: id: 'a' appears twice",
+        ),
+        (
+            "syncs:\n  - id: a\n    kind: attributes\n    key: customer_id\n    columns: [city]\n"
+            "    source: {url: 'https://files.example/a.csv', auth: {type: bearer, token: abc}}\n",
+            r"syncs\[0\] \(a\): source\.auth\.token: secrets are never written in a sync",
+        ),
+    ],
+)
+def test_a_bad_sync_names_the_entry_and_the_field(text: str, message: str) -> None:
+    from ops.apply import load_syncs
+
+    with pytest.raises(ValidationError, match=message):
+        load_syncs(text)
+
+
+def test_a_sync_saved_again_unchanged_keeps_its_version_and_a_changed_one_gets_the_next() -> None:
+    from ops.apply import load_syncs, plan_campaign_versions
+
+    customers, branches = load_syncs(SYNCS)
+    saved = {
+        "sync:customers": DefinitionRecord(
+            "sync", "customers", 4, orjson.dumps(customers.body).decode(), False, 1
+        ),
+        "sync:branches": DefinitionRecord(
+            "sync", "branches", 2, orjson.dumps({"id": "x"}).decode(), False, 1
+        ),
+    }
+    outcomes, records = plan_campaign_versions([customers, branches], saved, 0, "ns.definitions")
+    assert [(o.kind, o.definition_id, o.outcome, o.version) for o in outcomes] == [
+        ("sync", "customers", "unchanged", 4),
+        ("sync", "branches", "updated", 3),
+    ]
+    [record] = records
+    assert record.key == b"sync:branches"
+    name, fields = decode(record.value)
+    assert (name, fields["kind"], fields["version"]) == ("Definition", "sync", 3)
+    assert orjson.loads(fields["body"]) == branches.body

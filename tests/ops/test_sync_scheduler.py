@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from api.imports import Progress
 from connectors.csv import FileRefused, Sync
-from connectors.syncs import SyncRecords, SyncRun
+from connectors.syncs import SyncDefinition, SyncRecords, SyncRun, sync_body, sync_from_body
 from engine.syncs import sync_partition
 from ops.imports.scheduler import SyncScheduler
 from streams import metrics
@@ -209,3 +210,39 @@ async def test_an_unexpected_failure_is_a_failed_run_with_internal_error_and_the
         "RuntimeError: the producer went away",
     )
     assert SyncRecords.of(tmp_path / "data", "customers").seen() == set()
+
+
+def stored(sync_id: str, source: str, version: int = 1) -> SyncDefinition:
+    body = yaml.safe_load(
+        f"id: {sync_id}\nkind: attributes\nkey: customer_id\ncolumns: [city]\n"
+        f'schedule: {{cron: "* * * * *"}}\nsource: {source}\n'
+    )
+    return sync_from_body(sync_id, version, sync_body(body), 0)
+
+
+async def test_a_sync_stored_as_a_definition_runs_like_a_file_and_wins_over_a_file_of_its_id(
+    tmp_path: Path,
+) -> None:
+    from_file, from_definition = tmp_path / "old", tmp_path / "new"
+    sync_yaml(tmp_path / "data", "customers", f"{{folder: {from_file}}}")
+    drop(from_file, "day1.csv", "c1,Madrid")
+    drop(from_definition, "day1.csv", "c2,Lyon")
+    drop(tmp_path / "other", "x.csv", "c3,Porto")
+    definitions = {
+        "customers": stored("customers", f"{{folder: {from_definition}}}"),
+        "other": stored("other", f"{{folder: {tmp_path / 'other'}}}"),
+    }
+    runner, clock = RecordingRunner(), Clock()
+    scheduling = scheduler(tmp_path / "data", runner, clock, stored_syncs=lambda: definitions)
+    runs = await scheduling.run_due(ALL)
+    assert sorted((run.sync_id, run.status) for run in runs) == [
+        ("customers", "finished"),
+        ("other", "finished"),
+    ]
+    assert sorted(row for row, _ in runner.calls) == ["c2,Lyon", "c3,Porto"]
+
+    definitions.clear()  # deleted: the file of the same id is used again
+    clock.now_ms += MINUTE_MS
+    [again] = await scheduling.run_due(ALL)
+    assert (again.sync_id, again.status) == ("customers", "finished")
+    assert runner.calls[-1][0] == "c1,Madrid"
