@@ -34,7 +34,7 @@ from engine.errors import ValidationError
 from engine.events import CustomerUpdate, Envelope, Interaction
 from engine.signing import ExpiredToken, InvalidSignature, Signer
 from engine.visitors import IDENTIFIED_AS, anonymous_customer_id, check_visitor_id, is_anonymous
-from schemas.codec import encode, encode_envelope
+from schemas.codec import encode_envelope, encode_typed
 from streams.partitions import partition_for
 from streams.producer import OutRecord
 
@@ -152,7 +152,7 @@ class DecisionsApi:
     def _record(self, customer: str, decisions: Any, withheld: list[Envelope]) -> None:
         topics = self.worker.topics
         key = customer.encode("utf-8")
-        records = [OutRecord(topics.audit, key, encode("Decision", d.to_record())) for d in decisions]
+        records = [OutRecord(topics.audit, key, encode_typed("Decision", d.to_record())) for d in decisions]
         records += [OutRecord(topics.events, key, encode_envelope(e)) for e in withheld]
         if not records:
             return

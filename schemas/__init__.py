@@ -11,6 +11,7 @@ from schemas.codec import (
     encode,
     encode_dead_letter,
     encode_envelope,
+    encode_typed,
     fingerprint,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "encode",
     "encode_dead_letter",
     "encode_envelope",
+    "encode_typed",
     "fingerprint",
 ]

@@ -40,7 +40,7 @@ from engine.segments.membership import (
 from engine.segments.membership import update as update_memberships
 from engine.state import CustomerState, evolve, from_document, to_document
 from engine.visitors import IDENTIFIED_AS, is_anonymous, merged_payloads
-from schemas.codec import decode_envelope, encode, encode_envelope
+from schemas.codec import decode_envelope, encode, encode_envelope, encode_typed
 from streams import metrics
 from streams.contact_directory import contact_records
 from streams.customer_store import FUNNEL_COUNTS_KEY, SEGMENTS_EVALUATED_KEY, CustomerStore
@@ -488,10 +488,12 @@ class CustomerProcessor:
     ) -> None:
         """Add the outbox and audit records of a campaign reaction (same partition as the event)."""
         for delivery in deliveries:
-            value = encode("Delivery", delivery.to_record())
+            value = encode_typed("Delivery", delivery.to_record())
             out.append(OutRecord(self._deliveries_topic, key, value, partition))
         for decision in decisions:
-            out.append(OutRecord(self._audit_topic, key, encode("Decision", decision.to_record()), partition))
+            out.append(
+                OutRecord(self._audit_topic, key, encode_typed("Decision", decision.to_record()), partition)
+            )
         outcome.deliveries += len(deliveries)
         outcome.decisions += len(decisions)
 
@@ -572,7 +574,7 @@ class CustomerProcessor:
         """Add SegmentChange records; with no causing event (a backfill) the cause names the version."""
         counted = outcome.segment_changes
         for change in changes:
-            value = encode(
+            value = encode_typed(
                 "SegmentChange",
                 {
                     "customer_id": customer_id,

@@ -42,6 +42,7 @@ from schemas import (
     encode,
     encode_dead_letter,
     encode_envelope,
+    encode_typed,
     fingerprint,
 )
 from schemas.catalog import SchemaSet, load_schema_set
@@ -587,3 +588,17 @@ def test_a_value_written_by_the_avro_library_decodes() -> None:
     avro.io.DatumWriter(plain_avro_schema("Envelope")).write(value, avro.io.BinaryEncoder(body))
     data = MARKER + fingerprint("Envelope") + body.getvalue()
     assert decode_envelope(data) == Envelope("e-9", "c-9", 10, 11, "python-avro", Tick(12, "window:end"))
+
+
+def test_a_typed_record_is_written_with_the_same_bytes_as_a_checked_one() -> None:
+    decision = {
+        "decision_id": "dec_1",
+        "customer_id": "c-1",
+        "kind": "send",
+        "campaign_id": "card-upsell",
+        "outcome": "suppressed",
+        "reason": "no_consent",
+        "details": {"channel": "sms"},
+        "occurred_at": 1_700_000_000_000,
+    }
+    assert encode_typed("Decision", decision) == encode("Decision", decision)
