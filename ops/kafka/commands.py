@@ -63,6 +63,14 @@ def _status(kafka: LocalKafka, out: TextIO) -> int:
     if status.running:
         print(_running_line(kafka, status), file=out)
         return EXIT_OK
+    crash = kafka.crash_report()
+    if crash is not None:
+        print(
+            f"Kafka is not running: it stopped on its own (home: {status.home}). The last error in"
+            f" {status.log_path}:\n  {crash}\nStart it again with `refract kafka start`.",
+            file=out,
+        )
+        return EXIT_NOT_RUNNING
     print(
         f"Kafka is not running (home: {status.home}); start it with `refract kafka start`.",
         file=out,

@@ -62,9 +62,7 @@ def is_installed(libs_dir: Path, version: str) -> bool:
     return (libs_dir / f"kafka_{SCALA_VERSION}-{version}.jar").is_file()
 
 
-def ensure_installed(
-    cache_dir: Path, version: str, progress: Callable[[str], None] | None = None
-) -> Path:
+def ensure_installed(cache_dir: Path, version: str, progress: Callable[[str], None] | None = None) -> Path:
     """Return the jars directory of ``version``, downloading it with Maven if it is missing."""
     libs_dir = libs_dir_for(cache_dir, version)
     if is_installed(libs_dir, version):

@@ -177,6 +177,18 @@ class LocalKafka:
             remove_pid(self.pid_path)
             return stopped
 
+    def crash_report(self) -> str | None:
+        """Why the broker is gone when it stopped on its own: the last ERROR line of its log.
+
+        None while it runs, after ``stop``, and for a home that never ran a broker. A broker that
+        stopped on its own leaves its pid file behind (``stop`` removes it).
+        """
+        if read_pid(self.pid_path) is None or self._running_pid() is not None:
+            return None
+        recent = _read_end(self.log_path, max_bytes=1024 * 1024)
+        errors = [line for line in recent.splitlines() if " ERROR " in line]
+        return errors[-1].strip() if errors else f"no ERROR line at the end of {self.log_path}"
+
     def _running_pid(self) -> int | None:
         pid = read_pid(self.pid_path)
         if pid is not None and is_our_broker(pid, self.server_properties_path):
@@ -238,25 +250,20 @@ class LocalKafka:
             (os.POSIX_SPAWN_DUP2, 1, 2),
         ]
         try:
-            pid = os.posix_spawn(
-                str(java), command, dict(os.environ), file_actions=file_actions, setsid=True
-            )
+            pid = os.posix_spawn(str(java), command, dict(os.environ), file_actions=file_actions, setsid=True)
         except OSError as error:
             raise KafkaStartFailed(f"Could not run {java}: {error}") from error
         adopt(pid)
         return pid
 
-    def _wait_until_started(
-        self, pid: int, log_offset: int, deadline: float, timeout_s: float
-    ) -> None:
+    def _wait_until_started(self, pid: int, log_offset: int, deadline: float, timeout_s: float) -> None:
         log = _LogFollower(self.log_path, log_offset)
         logged_started = False
         while True:
             if not is_alive(pid):
                 remove_pid(self.pid_path)
                 raise KafkaStartFailed(
-                    f"The Kafka broker exited while starting: see {self.log_path} and"
-                    f" {self.stdout_path}",
+                    f"The Kafka broker exited while starting: see {self.log_path} and {self.stdout_path}",
                     self._log_tail(),
                 )
             logged_started = logged_started or log.contains(READY_MARKER)
@@ -273,9 +280,7 @@ class LocalKafka:
                 )
             time.sleep(POLL_INTERVAL_S)
 
-    def _wait_until_running_broker_answers(
-        self, pid: int, deadline: float, timeout_s: float
-    ) -> None:
+    def _wait_until_running_broker_answers(self, pid: int, deadline: float, timeout_s: float) -> None:
         """Our broker already runs (perhaps still starting): wait for it instead of a second one."""
         try:
             running_port = configured_port(self.server_properties_path.read_text())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import stat
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +24,8 @@ from ops.kafka import (
     MavenNotFound,
     PortInUse,
 )
+from ops.kafka.commands import EXIT_NOT_RUNNING
+from ops.kafka.commands import run as run_kafka_command
 from ops.kafka.install import libs_dir_for
 from ops.kafka.java import parse_java_major
 from ops.kafka.ports import port_is_free
@@ -138,9 +142,7 @@ def test_start_without_java_says_to_install_java(make_kafka, tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("found_through", ["JAVA_HOME", "PATH"])
-def test_start_with_java_11_says_java_17_is_needed(
-    make_kafka, tmp_path, monkeypatch, found_through
-):
+def test_start_with_java_11_says_java_17_is_needed(make_kafka, tmp_path, monkeypatch, found_through):
     java = make_fake_java(tmp_path / "jdk11" / "bin", reported_version="11.0.2")
     if found_through == "JAVA_HOME":
         monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jdk11"))
@@ -205,9 +207,7 @@ def test_start_on_a_taken_port_names_the_port(make_kafka, taken):
     assert not kafka.pid_path.exists()
 
 
-def test_broker_that_exits_while_starting_is_reported_with_its_output(
-    make_kafka, tmp_path, monkeypatch
-):
+def test_broker_that_exits_while_starting_is_reported_with_its_output(make_kafka, tmp_path, monkeypatch):
     make_fake_java(
         tmp_path / "jdk" / "bin",
         reported_version="17.0.2",
@@ -225,9 +225,7 @@ def test_broker_that_exits_while_starting_is_reported_with_its_output(
     assert not kafka.pid_path.exists()
 
 
-def test_broker_that_never_gets_ready_is_stopped_after_the_timeout(
-    make_kafka, tmp_path, monkeypatch
-):
+def test_broker_that_never_gets_ready_is_stopped_after_the_timeout(make_kafka, tmp_path, monkeypatch):
     make_fake_java(
         tmp_path / "jdk" / "bin",
         reported_version="17.0.2",
@@ -295,3 +293,37 @@ def test_broker_lifecycle_start_use_restart_stop(make_kafka):
 
 def test_default_version_is_the_pinned_kafka_version(make_kafka):
     assert make_kafka().version == KAFKA_VERSION == "4.1.1"
+
+
+def test_status_of_a_broker_that_stopped_on_its_own_quotes_the_last_error_of_its_log(make_kafka):
+    kafka = make_kafka()
+    kafka.home.mkdir(parents=True)
+    dead = subprocess.Popen(["true"])  # a pid that no longer runs
+    dead.wait()
+    kafka.pid_path.write_text(f"{dead.pid}\n")  # left behind: stop() would have removed it
+    kafka.log_path.parent.mkdir(parents=True, exist_ok=True)
+    kafka.log_path.write_text(
+        "[2026-11-27 07:15:01,594] ERROR Error while accepting connection (kafka.network.DataPlaneAcceptor)\n"
+        "[2026-11-27 07:15:33,192] ERROR Shutdown broker because all log dirs in /data have failed\n"
+        "[2026-11-27 07:15:33,199] INFO [GroupCoordinator id=1] Stabilized group g\n"
+    )
+    out = io.StringIO()
+
+    assert run_kafka_command("status", kafka, out) == EXIT_NOT_RUNNING
+
+    text = out.getvalue()
+    assert "stopped on its own" in text
+    assert "ERROR Shutdown broker because all log dirs in /data have failed" in text
+    assert "refract kafka start" in text
+
+
+def test_status_after_a_stop_does_not_call_it_a_crash(make_kafka):
+    kafka = make_kafka()
+    kafka.home.mkdir(parents=True)
+    kafka.log_path.parent.mkdir(parents=True, exist_ok=True)
+    kafka.log_path.write_text("[2026-11-27 07:15:33,192] ERROR something that was later fixed\n")
+    out = io.StringIO()
+
+    assert run_kafka_command("status", kafka, out) == EXIT_NOT_RUNNING
+
+    assert "stopped on its own" not in out.getvalue()
