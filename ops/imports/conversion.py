@@ -13,8 +13,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from connectors.csv import RowError, RowResult, Sync, envelope_for
+from connectors.csv import EventIds, RowError, Sync, event_source
 from connectors.csv.plan import RowPlan
+from engine.events import Envelope
 from ops.imports.digests import DIGEST_BYTES
 from ops.imports.key_index import identity_fields
 from schemas.codec import encode_envelope
@@ -53,7 +54,8 @@ class Converter:
         self._sync = sync
         positions = {name: columns.index(name) for name in sync.file_columns}
         self._plan = RowPlan(sync, positions, len(columns))
-        self._import_id = import_id
+        self._event_ids = EventIds(sync.id, import_id)
+        self._source = event_source(sync.id)
         self._now_ms = now_ms
         self._index = index
 
@@ -61,7 +63,7 @@ class Converter:
         sync = self._sync
         parse, build, digest = self._plan.parse, self._plan.build, self._plan.digest
         resolve, field_name, key_column = sync.key.needs_resolution, sync.key.field, sync.key.column
-        sync_id, import_id, now_ms, index = sync.id, self._import_id, self._now_ms, self._index
+        event_ids, source, now_ms, index = self._event_ids, self._source, self._now_ms, self._index
         outcomes: list[Outcome] = []
         for line, record, customer, stored in chunk:
             parsed = parse(line, record)
@@ -78,16 +80,12 @@ class Converter:
             if stored == row_digest:
                 outcomes.append(Converted(line, key, customer, row_digest, None, ()))
                 continue
-            row = RowResult(line, key, (build(values),), row_digest)
-            envelopes = envelope_for(row, sync_id, import_id, now_ms, customer_id=customer)
-            identities = (
-                tuple(pair for payload in row.events for pair in identity_fields(payload)) if index else ()
-            )
-            outcomes.append(
-                Converted(
-                    line, key, customer, row_digest, tuple(map(encode_envelope, envelopes)), identities
-                )
-            )
+            # A row is one event (only products rows, read by CsvReader, fold into several): its
+            # envelope is what ``envelope_for`` makes of the row, without the row in between.
+            payload = build(values)
+            value = encode_envelope(Envelope(event_ids(line), customer, now_ms, now_ms, source, payload))
+            identities = tuple(identity_fields(payload)) if index else ()
+            outcomes.append(Converted(line, key, customer, row_digest, (value,), identities))
         return outcomes
 
 
