@@ -160,6 +160,7 @@ def _writer(payload_index: bytes, branch_indexes: list[bytes]) -> EnvelopeWriter
         dt.datetime: write_timestamp,
         tuple: write_list,
     }
+    string_heads = tuple(string_tag + length for length in _SMALL_LONGS)
     keys: dict[str, bytes] = {}
     # An import writes every event with the same times and source: encode them once.
     middles: dict[tuple[int, int, str], bytes] = {}
@@ -191,11 +192,18 @@ def _writer(payload_index: bytes, branch_indexes: list[bytes]) -> EnvelopeWriter
                     if len(keys) >= _KEYS_REMEMBERED:
                         keys.clear()
                     key = keys[name] = _string(name)
-                write_value = values.get(type(value))
+                append(key)
+                kind = type(value)
+                if kind is str:  # most values: written here, without a call
+                    data = value.encode()  # type: ignore[attr-defined]
+                    size = len(data)
+                    append(string_heads[size] if size < 1024 else string_tag + encode_long(size))
+                    append(data)
+                    continue
+                write_value = values.get(kind)
                 written = None if write_value is None else write_value(value)
                 if written is None:
                     return None
-                append(key)
                 append(written)
         append(b"\x00")
         unset = payload.unset
