@@ -14,12 +14,21 @@ from __future__ import annotations
 import datetime as dt
 import struct
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from engine.events import CustomerUpdate, Envelope
+from engine.events import CustomerUpdate, Envelope, Payload
 from schemas.catalog import NAMESPACE
 
-EnvelopeWriter = Callable[[Envelope], "bytes | None"]
+
+@dataclass(slots=True, frozen=True)
+class EnvelopeWriter:
+    """The body of an Envelope (no header), or None when fastavro must write it; ``fields``
+    takes the Envelope's fields, for writers of many events that need no Envelope object."""
+
+    envelope: Callable[[Envelope], bytes | None]
+    fields: Callable[[str, str, int, int, str, Payload], bytes | None]
+
 
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -166,11 +175,26 @@ def _writer(payload_index: bytes, branch_indexes: list[bytes]) -> EnvelopeWriter
     middles: dict[tuple[int, int, str], bytes] = {}
 
     def write(envelope: Envelope) -> bytes | None:
-        payload = envelope.payload
-        event_id, customer_id = envelope.event_id, envelope.customer_id
+        return write_fields(
+            envelope.event_id,
+            envelope.customer_id,
+            envelope.occurred_at_ms,
+            envelope.received_at_ms,
+            envelope.source,
+            envelope.payload,
+        )
+
+    def write_fields(
+        event_id: str,
+        customer_id: str,
+        occurred_at_ms: int,
+        received_at_ms: int,
+        source: str,
+        payload: Payload,
+    ) -> bytes | None:
         if type(payload) is not CustomerUpdate or type(event_id) is not str or type(customer_id) is not str:
             return None
-        times = (envelope.occurred_at_ms, envelope.received_at_ms, envelope.source)
+        times = (occurred_at_ms, received_at_ms, source)
         middle = middles.get(times)
         if middle is None:
             middle = _middle(times, payload_index)
@@ -195,7 +219,7 @@ def _writer(payload_index: bytes, branch_indexes: list[bytes]) -> EnvelopeWriter
                 append(key)
                 kind = type(value)
                 if kind is str:  # most values: written here, without a call
-                    data = value.encode()  # type: ignore[attr-defined]
+                    data = value.encode()  # type: ignore[union-attr]
                     size = len(data)
                     append(string_heads[size] if size < 1024 else string_tag + encode_long(size))
                     append(data)
@@ -222,7 +246,7 @@ def _writer(payload_index: bytes, branch_indexes: list[bytes]) -> EnvelopeWriter
             return None
         return b"".join(parts)
 
-    return write
+    return EnvelopeWriter(write, write_fields)
 
 
 def _middle(times: tuple[object, object, object], payload_index: bytes) -> bytes | None:

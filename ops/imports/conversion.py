@@ -10,24 +10,25 @@ answers one ``Converted`` (or the row's errors) per row, in order.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 from connectors.csv import EventIds, RowError, Sync, event_source
 from connectors.csv.plan import RowPlan
-from engine.events import Envelope
 from ops.imports.digests import DIGEST_BYTES
 from ops.imports.key_index import identity_fields
-from schemas.codec import encode_envelope
+from schemas.codec import encode_event
 
 Pending: TypeAlias = tuple[int, list[str], "str | None", "bytes | None"]
 """A row to convert: (line, cells, resolved customer id or None, stored row digest or None)."""
 
 
-@dataclass(slots=True, frozen=True)
-class Converted:
+class Converted(NamedTuple):
     """A valid row: its key, customer, digest, and its encoded events (None when the digest is
-    the stored one: the row is unchanged) with the identity fields to index."""
+    the stored one: the row is unchanged) with the identity fields to index.
+
+    A named tuple rather than a frozen dataclass: one is made per row, and a frozen dataclass
+    costs several times more to build.
+    """
 
     line: int
     key: str
@@ -80,10 +81,10 @@ class Converter:
             if stored == row_digest:
                 outcomes.append(Converted(line, key, customer, row_digest, None, ()))
                 continue
-            # A row is one event (only products rows, read by CsvReader, fold into several): its
-            # envelope is what ``envelope_for`` makes of the row, without the row in between.
+            # A row is one event (only products rows, read by CsvReader, fold into several): the
+            # Envelope ``envelope_for`` makes of it, encoded without building the row or Envelope.
             payload = build(values)
-            value = encode_envelope(Envelope(event_ids(line), customer, now_ms, now_ms, source, payload))
+            value = encode_event(event_ids(line), customer, now_ms, now_ms, source, payload)
             identities = tuple(identity_fields(payload)) if index else ()
             outcomes.append(Converted(line, key, customer, row_digest, (value,), identities))
         return outcomes
