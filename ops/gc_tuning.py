@@ -16,6 +16,8 @@ Reference counting still frees almost everything at once; only cycles wait for a
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # Allocations between young collections: CPython's default is 700; with 10,000 the collector
 # still took 5% of the worker's CPU, with 50,000 2.4%. Older generations keep their default
@@ -33,3 +35,15 @@ def freeze_startup_objects() -> None:
     """Keep what exists now (the started worker) out of every later collection."""
     gc.collect()
     gc.freeze()
+
+
+@contextmanager
+def throughput_collection() -> Iterator[None]:
+    """``tune_for_throughput`` while the block runs (a one-off job, such as a command-line import,
+    in a process that keeps its own settings otherwise); the previous thresholds after."""
+    previous = gc.get_threshold()
+    tune_for_throughput()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)

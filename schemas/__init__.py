@@ -11,6 +11,7 @@ from schemas.codec import (
     encode,
     encode_dead_letter,
     encode_envelope,
+    encode_event,
     encode_typed,
     fingerprint,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "encode",
     "encode_dead_letter",
     "encode_envelope",
+    "encode_event",
     "encode_typed",
     "fingerprint",
 ]

@@ -13,7 +13,7 @@ from connectors.csv.errors import (
     MappingError,
     NotCsvRefused,
 )
-from connectors.csv.events import envelope_for, event_id
+from connectors.csv.events import EventIds, envelope_for, event_id, event_source
 from connectors.csv.mapping import (
     BasicAuth,
     BearerAuth,
@@ -40,6 +40,7 @@ __all__ = [
     "CsvReader",
     "EncodingRefused",
     "ErrorReport",
+    "EventIds",
     "FileRefused",
     "FolderSource",
     "HeaderRefused",
@@ -55,6 +56,7 @@ __all__ = [
     "UrlSource",
     "envelope_for",
     "event_id",
+    "event_source",
     "from_body",
     "load_sync",
     "parse_sync",

@@ -21,6 +21,27 @@ def event_id(sync_id: str, import_id: str, line: int, index: int = 0) -> str:
     return hashlib.blake2b(material, digest_size=16).hexdigest()
 
 
+def event_source(sync_id: str) -> str:
+    """The ``source`` of the events a sync imports."""
+    return f"sync:{sync_id}"
+
+
+class EventIds:
+    """``event_id`` for the rows of one import, with the part common to them hashed once."""
+
+    __slots__ = ("_common",)
+
+    def __init__(self, sync_id: str, import_id: str) -> None:
+        # The material is the JSON list [sync_id, import_id, line, index]: its common beginning.
+        opening = orjson.dumps([sync_id, import_id])[:-1] + b","
+        self._common = hashlib.blake2b(opening, digest_size=16)
+
+    def __call__(self, line: int, index: int = 0) -> str:
+        hasher = self._common.copy()
+        hasher.update(b"%d,%d]" % (line, index))
+        return hasher.hexdigest()
+
+
 def envelope_for(
     row: RowResult,
     sync_id: str,
@@ -35,7 +56,7 @@ def envelope_for(
     (``Key.needs_resolution``) and the caller resolved it.
     """
     customer = row.customer_key if customer_id is None else customer_id
-    source = f"sync:{sync_id}"
+    source = event_source(sync_id)
     return [
         Envelope(
             event_id=event_id(sync_id, import_id, row.line, index),

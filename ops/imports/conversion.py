@@ -10,23 +10,25 @@ answers one ``Converted`` (or the row's errors) per row, in order.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
-from connectors.csv import RowError, RowResult, Sync, envelope_for
+from connectors.csv import EventIds, RowError, Sync, event_source
 from connectors.csv.plan import RowPlan
 from ops.imports.digests import DIGEST_BYTES
 from ops.imports.key_index import identity_fields
-from schemas.codec import encode_envelope
+from schemas.codec import encode_event
 
 Pending: TypeAlias = tuple[int, list[str], "str | None", "bytes | None"]
 """A row to convert: (line, cells, resolved customer id or None, stored row digest or None)."""
 
 
-@dataclass(slots=True, frozen=True)
-class Converted:
+class Converted(NamedTuple):
     """A valid row: its key, customer, digest, and its encoded events (None when the digest is
-    the stored one: the row is unchanged) with the identity fields to index."""
+    the stored one: the row is unchanged) with the identity fields to index.
+
+    A named tuple rather than a frozen dataclass: one is made per row, and a frozen dataclass
+    costs several times more to build.
+    """
 
     line: int
     key: str
@@ -53,7 +55,8 @@ class Converter:
         self._sync = sync
         positions = {name: columns.index(name) for name in sync.file_columns}
         self._plan = RowPlan(sync, positions, len(columns))
-        self._import_id = import_id
+        self._event_ids = EventIds(sync.id, import_id)
+        self._source = event_source(sync.id)
         self._now_ms = now_ms
         self._index = index
 
@@ -61,7 +64,7 @@ class Converter:
         sync = self._sync
         parse, build, digest = self._plan.parse, self._plan.build, self._plan.digest
         resolve, field_name, key_column = sync.key.needs_resolution, sync.key.field, sync.key.column
-        sync_id, import_id, now_ms, index = sync.id, self._import_id, self._now_ms, self._index
+        event_ids, source, now_ms, index = self._event_ids, self._source, self._now_ms, self._index
         outcomes: list[Outcome] = []
         for line, record, customer, stored in chunk:
             parsed = parse(line, record)
@@ -78,16 +81,12 @@ class Converter:
             if stored == row_digest:
                 outcomes.append(Converted(line, key, customer, row_digest, None, ()))
                 continue
-            row = RowResult(line, key, (build(values),), row_digest)
-            envelopes = envelope_for(row, sync_id, import_id, now_ms, customer_id=customer)
-            identities = (
-                tuple(pair for payload in row.events for pair in identity_fields(payload)) if index else ()
-            )
-            outcomes.append(
-                Converted(
-                    line, key, customer, row_digest, tuple(map(encode_envelope, envelopes)), identities
-                )
-            )
+            # A row is one event (only products rows, read by CsvReader, fold into several): the
+            # Envelope ``envelope_for`` makes of it, encoded without building the row or Envelope.
+            payload = build(values)
+            value = encode_event(event_ids(line), customer, now_ms, now_ms, source, payload)
+            identities = tuple(identity_fields(payload)) if index else ()
+            outcomes.append(Converted(line, key, customer, row_digest, (value,), identities))
         return outcomes
 
 

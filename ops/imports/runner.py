@@ -62,7 +62,7 @@ from ops.imports.conversion import (
 from ops.imports.digests import DIGEST_BYTES, NO_DIGEST, DigestStore, digest_key
 from ops.imports.key_index import KeyIndex, identity_fields
 from schemas.codec import encode_envelope
-from streams.producer import Delivered, OutRecord, Producer
+from streams.producer import Producer
 
 log = structlog.get_logger(__name__)
 
@@ -252,7 +252,7 @@ async def run_import(
 class _Batch:
     """Rows on their way to Kafka, and what to store once Kafka acknowledged them."""
 
-    records: list[OutRecord] = field(default_factory=list)
+    records: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value) to the topic
     digests: list[tuple[bytes, bytes]] = field(default_factory=list)
     identities: list[tuple[str, str, str]] = field(default_factory=list)
     rows: int = 0
@@ -293,7 +293,7 @@ class _Run:
         self.unchanged = 0
         self.events = 0
         self.batch = _Batch()
-        self.in_flight: deque[tuple[Any, _Batch]] = deque()
+        self.in_flight: deque[tuple[asyncio.Future[int], _Batch]] = deque()
         # Identity fields are indexed from syncs keyed by customer id only: a row keyed by email
         # already went through the index.
         self.indexes = not sync.key.needs_resolution and sync.kind in ("attributes", "contacts")
@@ -321,10 +321,10 @@ class _Run:
         sync_id = sync.id
         converter = Converter(sync, reader.columns, self.import_id, self.now_ms, index=self.indexes)
         loop = asyncio.get_running_loop()
-        in_flight: deque[tuple[asyncio.Future[list[Outcome]], list[bytes]]] = deque()
+        in_flight: deque[tuple[asyncio.Future[list[Outcome]], list[tuple[bytes, bytes]]]] = deque()
         most_in_flight = 2 * processes
         chunk: list[Pending] = []
-        raws: list[bytes] = []
+        raws: list[tuple[bytes, bytes]] = []  # (digest key, raw pre-digest) of each row in chunk
 
         async def convert() -> None:
             nonlocal chunk, raws
@@ -356,10 +356,12 @@ class _Run:
                 customer: str | None = None
                 stored: bytes | None = None
                 raw = NO_DIGEST
+                store_key = b""
                 if key is not None:
                     customer = lookup(field_name, key) if resolve else key
                     if customer is not None:
-                        stored = get_stored(digest_key(sync_id, key))
+                        store_key = digest_key(sync_id, key)
+                        stored = get_stored(store_key)
                         material = "\0".join(record)
                         if resolve:
                             material = f"{material}\0\0{customer}"
@@ -368,7 +370,7 @@ class _Run:
                             self.unchanged += 1
                             continue
                 chunk.append((line, record, customer, stored[DIGEST_BYTES:] if stored else None))
-                raws.append(raw)
+                raws.append((store_key, raw))
                 if len(chunk) >= CHUNK_ROWS:
                     await convert()
         except csv.Error as exc:
@@ -390,27 +392,31 @@ class _Run:
             await self._apply(await future, done_raws)
         self.bytes_read = self.total_bytes or 0
 
-    async def _apply(self, outcomes: list[Outcome], raws: list[bytes]) -> None:
-        """Add converted rows to the batch (errors to the report), sending full batches."""
-        topic, sync_id = self.topic, self.sync.id
-        for outcome, raw in zip(outcomes, raws, strict=True):
+    async def _apply(self, outcomes: list[Outcome], raws: list[tuple[bytes, bytes]]) -> None:
+        """Add converted rows to the batch (errors to the report), sending full batches.
+
+        ``raws`` are the (digest key, raw pre-digest) of the rows; a valid row has both.
+        """
+        batch = self.batch
+        for outcome, (store_key, raw) in zip(outcomes, raws, strict=True):
             if isinstance(outcome, list):
                 for error in outcome:
                     self.report.add(error)
                 continue
-            batch = self.batch
-            store_key = digest_key(sync_id, outcome.key)
             batch.digests.append((store_key, raw + outcome.row_digest))
             if outcome.values is None:
                 # Same values in other words (e.g. "034" for 34): remember the new text.
                 self.unchanged += 1
                 continue
             key = outcome.customer.encode()
-            batch.records.extend(OutRecord(topic, key, value) for value in outcome.values)
-            batch.identities.extend((name, value, outcome.customer) for name, value in outcome.identities)
+            for value in outcome.values:
+                batch.records.append((key, value))
+            if outcome.identities:
+                batch.identities.extend((name, value, outcome.customer) for name, value in outcome.identities)
             batch.rows += 1
             if batch.rows >= BATCH_ROWS:
                 await self._send()
+                batch = self.batch
 
     async def reader_rows(self, reader: CsvReader) -> None:
         """Rows as the reader yields them (products, and streams that cannot be read twice)."""
@@ -448,9 +454,8 @@ class _Run:
     def _add(self, row: RowResult, customer: str, store_key: bytes, stored: bytes) -> None:
         batch = self.batch
         key = customer.encode()
-        topic = self.topic
         for envelope in envelope_for(row, self.sync.id, self.import_id, self.now_ms, customer_id=customer):
-            batch.records.append(OutRecord(topic, key, encode_envelope(envelope)))
+            batch.records.append((key, encode_envelope(envelope)))
         batch.digests.append((store_key, stored))
         if self.indexes:
             for payload in row.events:
@@ -464,15 +469,15 @@ class _Run:
             self.imported += batch.rows
             self.events += len(batch.records)
         else:
-            self.in_flight.append((self.producer.send_batch(batch.records), batch))
+            self.in_flight.append((self.producer.send_many(self.topic, batch.records), batch))
             while len(self.in_flight) > BATCHES_IN_FLIGHT:
                 await self._settle_oldest()
         self._report_progress()
 
     async def _settle_oldest(self) -> None:
         future, batch = self.in_flight.popleft()
-        delivered: list[Delivered] = await future
-        assert len(delivered) == len(batch.records)
+        delivered = await future
+        assert delivered == len(batch.records)
         self._commit(batch)
 
     def _commit(self, batch: _Batch) -> None:

@@ -15,6 +15,7 @@ from connectors.csv import Sync
 from engine.errors import ValidationError
 from engine.settings import Settings
 from engine.topics import TopicNames
+from ops.gc_tuning import throughput_collection
 from ops.imports.digests import DigestStore
 from ops.imports.key_index import KeyIndex
 from ops.imports.runner import (
@@ -65,21 +66,24 @@ def import_file(
                 raise ValueError("a Kafka bootstrap is needed unless dry_run")
             producer = Producer(bootstrap, client_id=f"refract-import-{import_id}", linger_ms=20)
         try:
-            return asyncio.run(
-                run_import(
-                    path,
-                    sync,
-                    producer=producer,
-                    topics=TopicNames(settings.namespace),
-                    import_id=import_id,
-                    digests=digests,
-                    keys=keys,
-                    folder=folder / import_id,
-                    dry_run=dry_run,
-                    progress=progress,
-                    processes=processes,
+            # A row allocates a few dozen short-lived objects: with CPython's default young
+            # threshold (700) the collector took ~9% of an import's CPU.
+            with throughput_collection():
+                return asyncio.run(
+                    run_import(
+                        path,
+                        sync,
+                        producer=producer,
+                        topics=TopicNames(settings.namespace),
+                        import_id=import_id,
+                        digests=digests,
+                        keys=keys,
+                        folder=folder / import_id,
+                        dry_run=dry_run,
+                        progress=progress,
+                        processes=processes,
+                    )
                 )
-            )
         finally:
             if producer is not None:
                 producer.close()

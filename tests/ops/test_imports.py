@@ -25,7 +25,7 @@ from ops.imports import (
 )
 from ops.imports.key_index import identity_fields
 from schemas.codec import decode_envelope
-from streams.producer import Delivered, OutRecord, ProduceFailed
+from streams.producer import OutRecord, ProduceFailed
 
 TOPICS = TopicNames("tunit")
 
@@ -61,13 +61,13 @@ class FakeProducer:
         self.batches: list[list[OutRecord]] = []
         self.fail_batches = fail_batches
 
-    def send_batch(self, records: list[OutRecord]) -> asyncio.Future[list[Delivered]]:
-        future: asyncio.Future[list[Delivered]] = asyncio.get_running_loop().create_future()
+    def send_many(self, topic: str, records: list[tuple[bytes, bytes]]) -> asyncio.Future[int]:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if len(self.batches) in self.fail_batches:
             future.set_exception(ProduceFailed("broker gone", retriable=True))
         else:
-            future.set_result([Delivered(r.topic, 0, i) for i, r in enumerate(records)])
-        self.batches.append(list(records))
+            future.set_result(len(records))
+        self.batches.append([OutRecord(topic, key, value) for key, value in records])
         return future
 
     @property

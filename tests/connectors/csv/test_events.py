@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from connectors.csv import RowResult, envelope_for, event_id
+from connectors.csv import EventIds, RowResult, envelope_for, event_id
 from engine.events import ConsentUpdate, CustomerUpdate, Envelope
 
 
@@ -53,3 +53,10 @@ def test_a_resolved_customer_id_replaces_the_key() -> None:
     envelopes = envelope_for(row, "contacts", "imp-1", now_ms=1, customer_id="c-42")
 
     assert {e.customer_id for e in envelopes} == {"c-42"}
+
+
+def test_the_event_ids_of_an_import_are_event_id_of_each_line() -> None:
+    ids = EventIds("customers", 'imp-"1"\u00e9')
+
+    for line, index in [(2, 0), (2, 1), (10, 0), (1_000_001, 3)]:
+        assert ids(line, index) == event_id("customers", 'imp-"1"\u00e9', line, index)
