@@ -28,6 +28,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from connectors.csv import CsvReader, RowResult, Sync, envelope_for, load_sync
 from engine.topics import TopicNames
+from ops.bench.worker_process import bench_namespace
 from ops.config import load_settings
 from ops.imports import ImportResult, import_file
 from ops.logs import configure_logging
@@ -227,9 +228,12 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
         size_mb = path.stat().st_size / 1e6
         sync = load_sync(SYNC_YAML)
         imported_space = replace(
-            settings, namespace=f"benchimp{run}a", partitions=args.partitions, data_dir=work / "data"
+            settings,
+            namespace=bench_namespace(bootstrap, f"benchimp{run}a"),
+            partitions=args.partitions,
+            data_dir=work / "data",
         )
-        ceiling_space = replace(imported_space, namespace=f"benchimp{run}b")
+        ceiling_space = replace(imported_space, namespace=bench_namespace(bootstrap, f"benchimp{run}b"))
         for space in (imported_space, ceiling_space):
             ensure_topics(bootstrap, space)
 
