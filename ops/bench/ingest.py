@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -100,7 +101,25 @@ def _ceiling(bootstrap: str, topic: str, events: int) -> float:
     return elapsed
 
 
-def _baseline(bootstrap: str, topic: str, events: int, partitions: int, work: Path) -> float:
+@dataclass(slots=True, frozen=True)
+class Timing:
+    """How long a run took from its first event to its last: wall time, and the CPU time its
+    processes used meanwhile (steadier on a shared machine, whose cores are sometimes elsewhere)."""
+
+    seconds: float
+    cpu_seconds: float
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time used so far by the processes ``pids`` (all their threads)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _baseline(bootstrap: str, topic: str, events: int, partitions: int, work: Path) -> Timing:
     result = work / "baseline.json"
     app_id = bench_namespace(bootstrap, f"bench-baseline-{uuid.uuid4().hex[:6]}")
     process = subprocess.run(
@@ -132,8 +151,8 @@ def _baseline(bootstrap: str, topic: str, events: int, partitions: int, work: Pa
         raise SystemExit(
             f"the faust baseline failed (exit {process.returncode}); see {work / 'baseline.log'}"
         )
-    seconds: float = json.loads(result.read_text())["seconds"]
-    return seconds
+    measured = json.loads(result.read_text())
+    return Timing(measured["seconds"], measured["cpu_seconds"])
 
 
 def _processed(port: int) -> float:
@@ -159,7 +178,23 @@ def _refract(
     workers: int,
     produce_when_ready: list[tuple[bytes, bytes]] | None = None,
 ) -> float:
-    """Seconds for ``workers`` worker processes to fold ``events`` events (first to last).
+    """Seconds for ``workers`` worker processes to fold ``events`` events (first to last)."""
+    return _refract_timed(
+        args, bootstrap, namespace, events, partitions, work, workers, produce_when_ready
+    ).seconds
+
+
+def _refract_timed(
+    args: argparse.Namespace,
+    bootstrap: str,
+    namespace: str,
+    events: int,
+    partitions: int,
+    work: Path,
+    workers: int,
+    produce_when_ready: list[tuple[bytes, bytes]] | None = None,
+) -> Timing:
+    """How long ``workers`` worker processes take to fold ``events`` events (first to last).
 
     With ``produce_when_ready`` the topic is empty at start: the events are produced once every
     worker holds its share of the partitions, so no rebalance falls inside the measurement.
@@ -189,6 +224,8 @@ def _refract(
             _produce(bootstrap, TopicNames(namespace).events, produce_when_ready)
         first_at = None
         first_count = 0.0
+        first_cpu = 0.0
+        pids = [process.pid for process in processes]
         deadline = time.monotonic() + 1800
         while time.monotonic() < deadline:
             counts = []
@@ -200,10 +237,11 @@ def _refract(
             total = sum(counts)
             now = time.perf_counter()
             if first_at is None and total > 0:
-                first_at, first_count = now, total
+                first_at, first_count, first_cpu = now, total, cpu_seconds(pids)
             if total >= events:
                 assert first_at is not None
-                return (now - first_at) * events / max(1.0, events - first_count)
+                share = events / max(1.0, events - first_count)
+                return Timing((now - first_at) * share, (cpu_seconds(pids) - first_cpu) * share)
             for process in processes:
                 if process.poll() is not None:
                     raise SystemExit(f"a worker exited early; see the logs in {work}")
@@ -241,9 +279,11 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
             file=out,
             flush=True,
         )
-        results["faust_table"] = n / _baseline(bootstrap, topic, n, args.partitions, work)
+        baseline = _baseline(bootstrap, topic, n, args.partitions, work)
+        results["faust_table"] = n / baseline.seconds
     print("Refract: one worker ...", file=out, flush=True)
-    results["refract_1"] = n / _refract(args, bootstrap, one, n, args.partitions, work, 1)
+    single = _refract_timed(args, bootstrap, one, n, args.partitions, work, 1)
+    results["refract_1"] = n / single.seconds
     if not args.skip_two_workers:
         print("Refract: two workers ...", file=out, flush=True)
         results["refract_2"] = n / _refract(args, bootstrap, two, n, args.partitions, work, 2, records)
@@ -263,6 +303,12 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
     if "faust_table" in results:
         ratio = results["refract_1"] / results["faust_table"]
         print(f"  one worker / faust Table baseline      {ratio:>10.2f}x", file=out)
+        cpu_ratio = baseline.cpu_seconds / single.cpu_seconds
+        print(
+            f"    the same by CPU time per event       {cpu_ratio:>10.2f}x"
+            f"  ({baseline.cpu_seconds * 1e6 / n:,.0f} vs {single.cpu_seconds * 1e6 / n:,.0f} µs)",
+            file=out,
+        )
     print(
         f"  one worker / ceiling                   {results['refract_1'] / results['ceiling']:>10.2f}x",
         file=out,
