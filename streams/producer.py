@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import confluent_kafka
 
@@ -41,79 +42,78 @@ class Delivered:
     offset: int
 
 
-class _Batch:
-    """Collects the delivery reports of a batch; resolves one future when all are in.
+class _Acks:
+    """Counts a write's delivery reports, in the producer's poll thread; resolves one future
+    when all are in (with ``_result()``, or ProduceFailed if Kafka refused any record)."""
 
-    One bound method serves every record of the batch (no closure per record): reports arrive
-    in the producer's poll thread, in no particular order across partitions.
-    """
-
-    __slots__ = ("error", "future", "loop", "pending", "reports")
+    __slots__ = ("error", "future", "loop", "pending")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, size: int) -> None:
         self.loop = loop
-        self.future: asyncio.Future[list[Delivered]] = loop.create_future()
+        self.future: asyncio.Future[Any] = loop.create_future()
         self.pending = size
-        self.reports: list[Delivered] = []
         self.error: confluent_kafka.KafkaError | None = None
+
+    def on_delivery(self, err: confluent_kafka.KafkaError | None, _: confluent_kafka.Message) -> None:
+        if err is not None and self.error is None:
+            self.error = err
+        self._counted()
+
+    def _counted(self) -> None:
+        self.pending -= 1
+        if self.pending == 0:
+            self.loop.call_soon_threadsafe(self._resolve)
+
+    def _result(self) -> Any:
+        raise NotImplementedError
+
+    def _resolve(self) -> None:
+        if self.future.done():
+            return
+        if self.error is not None:
+            self.future.set_exception(
+                ProduceFailed(
+                    f"Kafka did not accept a record: {self.error.str()}",
+                    retriable=self.error.retriable(),
+                )
+            )
+        else:
+            self.future.set_result(self._result())
+
+
+class _Batch(_Acks):
+    """The acks of a batch with their offsets (``Delivered``), in no particular order across
+    partitions. One bound method serves every record of the batch (no closure per record)."""
+
+    __slots__ = ("reports",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, size: int) -> None:
+        super().__init__(loop, size)
+        self.reports: list[Delivered] = []
 
     def on_delivery(self, err: confluent_kafka.KafkaError | None, msg: confluent_kafka.Message) -> None:
         if err is not None:
             self.error = self.error or err
         else:
             self.reports.append(Delivered(msg.topic(), msg.partition(), msg.offset()))  # type: ignore[arg-type]
-        self.pending -= 1
-        if self.pending == 0:
-            self.loop.call_soon_threadsafe(self._resolve)
+        self._counted()
 
-    def _resolve(self) -> None:
-        if self.future.done():
-            return
-        if self.error is not None:
-            self.future.set_exception(
-                ProduceFailed(
-                    f"Kafka did not accept a record: {self.error.str()}",
-                    retriable=self.error.retriable(),
-                )
-            )
-        else:
-            self.future.set_result(self.reports)
+    def _result(self) -> list[Delivered]:
+        return self.reports
 
 
-class _Count:
-    """Counts the delivery reports of a bulk write; resolves one future with the count.
+class _Count(_Acks):
+    """The acks of a bulk write, counted only: no record of offsets, so the poll thread, which
+    takes the GIL once per record to report it, holds up the producing thread less."""
 
-    Lighter than ``_Batch`` (no record of offsets): the poll thread takes the GIL once per
-    record to report it, so the less it does there, the less it holds up the producing thread.
-    """
-
-    __slots__ = ("error", "future", "loop", "pending", "size")
+    __slots__ = ("size",)
 
     def __init__(self, loop: asyncio.AbstractEventLoop, size: int) -> None:
-        self.loop = loop
-        self.future: asyncio.Future[int] = loop.create_future()
-        self.pending = self.size = size
-        self.error: confluent_kafka.KafkaError | None = None
+        super().__init__(loop, size)
+        self.size = size
 
-    def on_delivery(self, err: confluent_kafka.KafkaError | None, _: confluent_kafka.Message) -> None:
-        if err is not None and self.error is None:
-            self.error = err
-        self.pending -= 1
-        if self.pending == 0:
-            self.loop.call_soon_threadsafe(self._resolve)
-
-    def _resolve(self) -> None:
-        if self.future.done():
-            return
-        if self.error is not None:
-            self.future.set_exception(
-                ProduceFailed(
-                    f"Kafka did not accept a record: {self.error.str()}",
-                    retriable=self.error.retriable(),
-                )
-            )
-        else:
-            self.future.set_result(self.size)
+    def _result(self) -> int:
+        return self.size
 
 
 class Producer:

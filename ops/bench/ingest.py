@@ -168,22 +168,6 @@ def _ready_partitions(port: int) -> list[int] | None:
         return None
 
 
-def _refract(
-    args: argparse.Namespace,
-    bootstrap: str,
-    namespace: str,
-    events: int,
-    partitions: int,
-    work: Path,
-    workers: int,
-    produce_when_ready: list[tuple[bytes, bytes]] | None = None,
-) -> float:
-    """Seconds for ``workers`` worker processes to fold ``events`` events (first to last)."""
-    return _refract_timed(
-        args, bootstrap, namespace, events, partitions, work, workers, produce_when_ready
-    ).seconds
-
-
 def _refract_timed(
     args: argparse.Namespace,
     bootstrap: str,
@@ -240,6 +224,11 @@ def _refract_timed(
                 first_at, first_count, first_cpu = now, total, cpu_seconds(pids)
             if total >= events:
                 assert first_at is not None
+                if total == first_count:
+                    raise SystemExit(
+                        f"all {events:,} events were folded before the first look at the worker:"
+                        " too few to time; use more --events"
+                    )
                 share = events / max(1.0, events - first_count)
                 return Timing((now - first_at) * share, (cpu_seconds(pids) - first_cpu) * share)
             for process in processes:
@@ -286,7 +275,8 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
     results["refract_1"] = n / single.seconds
     if not args.skip_two_workers:
         print("Refract: two workers ...", file=out, flush=True)
-        results["refract_2"] = n / _refract(args, bootstrap, two, n, args.partitions, work, 2, records)
+        pair = _refract_timed(args, bootstrap, two, n, args.partitions, work, 2, records)
+        results["refract_2"] = n / pair.seconds
 
     print(
         f"\nrefract bench ingest: {n:,} events, {customers:,} customers, {args.partitions} partitions",
