@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from engine.campaigns.audit import Decision, describe
+from engine.campaigns.audit import Decision, decisions_of, describe
 from engine.errors import InfrastructureError
 from schemas.codec import decode
 from streams.partitions import partition_for
@@ -56,19 +55,21 @@ def read_decisions(
             value = message.value()
             if message.key() == key and value is not None:
                 name, record = decode(value)
-                if name == "Decision" and (campaign_id is None or _about(record, campaign_id)):
-                    yield Decision.from_record(record)
+                if name == "Decision":
+                    for decision in decisions_of(record):
+                        if campaign_id is None or _about(decision, campaign_id):
+                            yield decision
             if (message.offset() or 0) + 1 >= high:
                 return
     finally:
         consumer.close()
 
 
-def _about(record: dict[str, Any], campaign_id: str) -> bool:
+def _about(decision: Decision, campaign_id: str) -> bool:
     """A decision about ``campaign_id``: its own, or a page view that showed or withheld it."""
-    if record.get("campaign_id") == campaign_id:
+    if decision.campaign_id == campaign_id:
         return True
-    details = record.get("details") or {}
+    details = decision.details
     listed = f"{details.get('shown', '')},{details.get('control', '')}"
     return any(item.split(":")[1:2] == [campaign_id] for item in listed.split(",") if item)
 

@@ -52,6 +52,15 @@ class SegmentChangeRecord(TypedDict):
     occurred_at: int
 
 
+class DecisionStepRecord(TypedDict):
+    decision_id: str
+    kind: str
+    campaign_id: NotRequired[str | None]
+    outcome: str
+    reason: str
+    details: NotRequired[dict[str, str]]
+
+
 class DecisionRecord(TypedDict):
     decision_id: str
     customer_id: str
@@ -61,6 +70,7 @@ class DecisionRecord(TypedDict):
     reason: str
     details: NotRequired[dict[str, str]]
     occurred_at: int
+    then: NotRequired[list[DecisionStepRecord]]
 
 
 class DeadLetterRecord(TypedDict):

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import structlog
 
-from engine.campaigns.audit import Decision
+from engine.campaigns.audit import Decision, audit_record
 from engine.campaigns.catalog import EMPTY_CATALOG, CampaignCatalog
 from engine.campaigns.execution import FunnelMove, react
 from engine.campaigns.links import MessageLinks, NoLinks
@@ -490,10 +490,9 @@ class CustomerProcessor:
         for delivery in deliveries:
             value = encode_typed("Delivery", delivery.to_record())
             out.append(OutRecord(self._deliveries_topic, key, value, partition))
-        for decision in decisions:
-            out.append(
-                OutRecord(self._audit_topic, key, encode_typed("Decision", decision.to_record()), partition)
-            )
+        if decisions:
+            value = encode_typed("Decision", audit_record(decisions))
+            out.append(OutRecord(self._audit_topic, key, value, partition))
         outcome.deliveries += len(deliveries)
         outcome.decisions += len(decisions)
 

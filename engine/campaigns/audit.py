@@ -1,14 +1,16 @@
 """Audit records: every decision about a customer and a campaign, and why, in plain language.
 
-The processor writes them to ``refract.audit`` (``Decision`` records); ``refract explain`` reads
-them back and prints ``describe(decision)`` for each.
+The processor writes them to ``refract.audit``: one ``Decision`` record per event and customer
+(``audit_record``), holding every decision that event caused, in order (a run start is typically
+three: started, the send, the wait). ``refract explain`` reads them back (``decisions_of``) and
+prints ``describe(decision)`` for each.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,16 +29,18 @@ class Decision:
     at_ms: int = 0
 
     def to_record(self) -> dict[str, Any]:
-        """The Avro dict of ``schemas/Decision.avsc``."""
+        """The Avro dict of ``schemas/Decision.avsc`` (a record holding this one decision)."""
+        return {**self.to_step(), "customer_id": self.customer_id, "occurred_at": self.at_ms, "then": []}
+
+    def to_step(self) -> dict[str, Any]:
+        """The Avro dict of ``schemas/DecisionStep.avsc``: this decision under another's ``then``."""
         return {
             "decision_id": self.decision_id,
-            "customer_id": self.customer_id,
             "kind": self.kind,
             "campaign_id": self.campaign_id,
             "outcome": self.outcome,
             "reason": self.reason,
             "details": dict(self.details),
-            "occurred_at": self.at_ms,
         }
 
     @classmethod
@@ -51,6 +55,41 @@ class Decision:
             details=dict(record.get("details") or {}),
             at_ms=int(record["occurred_at"]),
         )
+
+
+def audit_record(decisions: Sequence[Decision]) -> dict[str, Any]:
+    """The one ``refract.audit`` record of the decisions one event caused for one customer.
+
+    One record instead of one per decision: a run start decides three or four things, and each
+    record on the log costs an encoding and a produce. ``decisions_of`` gives them back.
+    """
+    if not decisions:
+        raise ValueError("an audit record holds at least one decision")
+    first = decisions[0]
+    record = first.to_record()
+    for decision in decisions[1:]:
+        if decision.customer_id != first.customer_id or decision.at_ms != first.at_ms:
+            raise ValueError("one audit record holds the decisions of one customer at one moment")
+        record["then"].append(decision.to_step())
+    return record
+
+
+def decisions_of(record: Mapping[str, Any]) -> list[Decision]:
+    """The decisions of one ``refract.audit`` record, in order (a version 1 record holds one)."""
+    first = Decision.from_record(record)
+    return [first] + [
+        Decision(
+            decision_id=step["decision_id"],
+            customer_id=first.customer_id,
+            kind=step["kind"],
+            campaign_id=step.get("campaign_id"),
+            outcome=step["outcome"],
+            reason=step["reason"],
+            details=dict(step.get("details") or {}),
+            at_ms=first.at_ms,
+        )
+        for step in record.get("then") or ()
+    ]
 
 
 def decision_id(customer_id: str, cause_id: str, sequence: int) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from engine.campaigns.audit import Decision, decisions_of
 from engine.campaigns.catalog import CampaignCatalog
 from engine.campaigns.definition import campaign_from_body
 from engine.campaigns.execution import react
@@ -82,12 +83,14 @@ def deliveries(kafka: KafkaFixture, namespace: str) -> list[Delivery]:
     return found
 
 
-def audit(kafka: KafkaFixture, namespace: str) -> list[dict[str, Any]]:
-    records = []
+def audit(kafka: KafkaFixture, namespace: str) -> list[Decision]:
+    decisions = []
     for _, value, _, _ in kafka.read_all(TopicNames(namespace).audit):
         assert value is not None
-        records.append(decode(value)[1])
-    return records
+        name, record = decode(value)
+        assert name == "Decision"
+        decisions.extend(decisions_of(record))
+    return decisions
 
 
 def sent_to(kafka: KafkaFixture, namespace: str, customer: str) -> list[Delivery]:
@@ -151,9 +154,7 @@ def test_business_event_sends_the_email_and_the_sms_two_days_later_when_nobody_c
     )
     assert answer.status == 202
     wait_for(
-        lambda: any(
-            a["reason"] == "event_arrived" and a["customer_id"] == "bob" for a in audit(kafka, namespace)
-        ),
+        lambda: any(a.reason == "event_arrived" and a.customer_id == "bob" for a in audit(kafka, namespace)),
         message="bob's click to end his wait",
     )
     clock.advance(2 * DAY_MS - 60_000)
@@ -208,10 +209,10 @@ def test_two_campaigns_on_one_event_the_higher_priority_one_sends(
     [delivery] = wait_for(lambda: sent_to(kafka, namespace, "ana") or None, message="ana's email")
     assert delivery.campaign_id == "loan"
     lost = wait_for(
-        lambda: [a for a in audit(kafka, namespace) if a["reason"] == "lost_priority"] or None,
+        lambda: [a for a in audit(kafka, namespace) if a.reason == "lost_priority"] or None,
         message="the audit record of the losing campaign",
     )
-    assert lost[0]["campaign_id"] == "card" and lost[0]["details"]["winner"] == "loan"
+    assert lost[0].campaign_id == "card" and lost[0].details["winner"] == "loan"
 
 
 def test_a_cap_of_three_holds_for_ten_triggers_at_once_and_a_repeated_event_id_triggers_once(
@@ -235,7 +236,7 @@ def test_a_cap_of_three_holds_for_ten_triggers_at_once_and_a_repeated_event_id_t
     for _ in range(2):
         business_event(worker, "bob", "loan_preapproved", event_id="bank-evt-1", amount=2000)
     wait_for(
-        lambda: sum(a["reason"] == "frequency_cap" for a in audit(kafka, namespace)) == 7,
+        lambda: sum(a.reason == "frequency_cap" for a in audit(kafka, namespace)) == 7,
         message="seven capped sends for ana",
     )
     wait_for(lambda: sent_to(kafka, namespace, "bob") or None, message="bob's email")

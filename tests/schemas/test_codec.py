@@ -345,6 +345,16 @@ def test_fields_with_defaults_may_be_left_out() -> None:
                 "reason": "quiet_hours",
                 "details": {"until": "08:00"},
                 "occurred_at": 1,
+                "then": [
+                    {
+                        "decision_id": "d.1",
+                        "kind": "flow",
+                        "campaign_id": "c",
+                        "outcome": "waiting",
+                        "reason": "wait",
+                        "details": {},
+                    }
+                ],
             },
         ),
     ],
