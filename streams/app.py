@@ -25,6 +25,7 @@ from schemas.codec import encode_envelope
 from streams import metrics
 from streams.batch_topic import batch_topic, pump
 from streams.clock import Clock, clock_for
+from streams.consumer import RefractTransport
 from streams.contact_directory import ContactDirectory
 from streams.customer_store import CUSTOMERS_TABLE, CustomerStore
 from streams.definitions import DefinitionsReader
@@ -90,6 +91,9 @@ def build_worker(
     data_dir = settings.data_dir / "workers" / settings.worker_name
 
     class RefractApp(faust.App):
+        def _new_transport(self) -> RefractTransport:
+            return RefractTransport(self.conf.broker_consumer, self)
+
         def on_webserver_init(self, web: Any) -> None:
             if on_web_init is not None:
                 on_web_init(worker, web)
