@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import email
+
 import pytest
 
 from connectors.channels.errors import InvalidAddress, ProviderError
-from connectors.channels.smtp import SmtpProvider
+from connectors.channels.smtp import SmtpProvider, build_message
 from engine.channel_settings import SmtpSettings
 from tests.conftest import free_port
 from tests.connectors.channels.conftest import make_delivery
@@ -33,6 +35,22 @@ async def test_a_message_has_both_parts_a_stable_message_id_and_one_click_unsubs
     assert message.get_body(("plain",)).get_content().strip() == "Hi Ana"  # type: ignore[union-attr]
     assert message.get_body(("html",)).get_content().strip() == "<p>Hi Ana</p>"  # type: ignore[union-attr]
     assert mail.recipients == ("ana@example.com",)
+
+
+def test_a_delivery_is_the_same_bytes_each_time_it_is_built_as_a_retry_needs() -> None:
+    delivery = make_delivery()
+    assert build_message(delivery, None).data == build_message(delivery, None).data
+
+
+def test_a_part_that_holds_the_usual_boundary_gets_another_one() -> None:
+    usual = email.message_from_bytes(build_message(make_delivery(), None).data).get_boundary()
+    assert usual is not None
+    text = f"Hi Ana, quoting {usual} in the text"
+
+    message = email.message_from_bytes(build_message(make_delivery(text=text), None).data)
+
+    assert message.get_boundary() != usual
+    assert message.get_payload(0).get_payload(decode=True).decode() == text  # type: ignore[union-attr]
 
 
 async def test_non_ascii_subjects_and_sender_names_arrive_intact() -> None:
