@@ -117,10 +117,7 @@ def decide_inbound(
     for placement in placements:
         items: list[ShownItem] = []
         control: list[str] = []
-        candidates = sorted(
-            catalog.by_placement.get(placement.placement_id, ()), key=lambda c: (-c.priority, c.campaign_id)
-        )
-        for campaign in candidates:
+        for campaign in catalog.by_placement.get(placement.placement_id, ()):
             if len(items) >= placement.max_items:
                 break
             if _refusal(campaign, state, now_ms) is not None:
