@@ -208,13 +208,14 @@ def install(worker: Worker, web_driver: Any) -> Api:
     install_syncs(router, api)
     install_segments(router, api)
     install_campaigns(router, api)
-    install_decisions(router, api)
+    decisions = install_decisions(router, api)
     install_feedback(router, api)
     install_referrals(router, api)
     install_openapi(router)
     install_sdk(router)
 
     async def _close(_: web.Application) -> None:
+        decisions.audit.flush()  # before the producer closes (ops.runtime)
         await api.close()
 
     app.on_cleanup.append(_close)
