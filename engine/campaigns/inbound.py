@@ -62,11 +62,15 @@ def _refusal(campaign: Campaign, state: CustomerState | None, now_ms: int) -> st
         return "not_targeted"
     if state is None:
         return None
+    # Most customers have no consent record and no interactions yet: skip building their keys.
     consent = state.consent
-    scopes = ("all", f"campaign:{campaign.campaign_id}", *(f"category:{c}" for c in campaign.categories))
-    if any(consent.get(scope) is False for scope in scopes):
-        return "no_consent"
+    if consent:
+        scopes = ("all", f"campaign:{campaign.campaign_id}", *(f"category:{c}" for c in campaign.categories))
+        if any(consent.get(scope) is False for scope in scopes):
+            return "no_consent"
     history = state.behaviour
+    if not history.events:
+        return None
     if behaviour.count(history, interaction_key("dismiss", campaign.campaign_id), DISMISSED_FOR_MS, now_ms):
         return "dismissed"
     key = interaction_key("impression", campaign.campaign_id)
