@@ -8,7 +8,8 @@ interactions, so an interaction is attributed to the campaign and placement that
 
 Audit records (and, for control-group customers, the withheld impression that enters them in the
 campaign's control arm) are produced without waiting for Kafka's acknowledgement: the answer's
-latency is the decision's, not the log's.
+latency is the decision's, not the log's. They are gathered for a few milliseconds and produced
+together (``streams.best_effort``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from engine.events import CustomerUpdate, Envelope, Interaction
 from engine.signing import ExpiredToken, InvalidSignature, Signer
 from engine.visitors import IDENTIFIED_AS, anonymous_customer_id, check_visitor_id, is_anonymous
 from schemas.codec import encode_envelope, encode_typed
+from streams.best_effort import BestEffortSender
 from streams.partitions import partition_for
 from streams.producer import OutRecord
 
@@ -71,6 +73,7 @@ class DecisionsApi:
         self.api = api
         self.worker = api.worker
         self.signer = Signer(self.worker.settings.signing_secrets)
+        self.audit = BestEffortSender(self.worker.producer.send_nowait)
 
     # --- decisions -------------------------------------------------------------------------------
 
@@ -98,7 +101,9 @@ class DecisionsApi:
             raise ApiError(503, "not_ready", f"the worker is not ready yet: {reason}")
         now_ms = self.worker.clock_ms()
         state = self.worker.processor.current_state(partition, customer)
-        decision_key = hashlib.blake2b(f"{customer}\0{now_ms}\0{raw!r}".encode(), digest_size=10).hexdigest()
+        decision_key = hashlib.blake2b(
+            b"%s\0%d\0%s" % (customer.encode(), now_ms, raw), digest_size=10
+        ).hexdigest()
         decided = decide_inbound(
             state, customer, placements, self.worker.definitions.catalog, now_ms, cause_id=decision_key
         )
@@ -154,11 +159,9 @@ class DecisionsApi:
         key = customer.encode("utf-8")
         records = [OutRecord(topics.audit, key, encode_typed("Decision", d.to_record())) for d in decisions]
         records += [OutRecord(topics.events, key, encode_envelope(e)) for e in withheld]
-        if not records:
-            return
         # Best effort: the answer does not wait for Kafka (the producer retries; a crash may lose
         # the last decisions' audit, never a customer's state).
-        self.worker.producer.send_nowait(records)
+        self.audit.send(records)
 
     @staticmethod
     def _parse(raw: bytes) -> Any:

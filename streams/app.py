@@ -51,6 +51,8 @@ class Worker:
     processor: CustomerProcessor
     contacts: ContactDirectory
     clock_ms: Clock
+    # The consumer's assignment between rebalances (``assignment``): None until asked again.
+    _assigned: tuple[frozenset[TP], frozenset[int]] | None = None
 
     def is_ready(self) -> tuple[bool, str]:
         """Ready once definitions are read, partitions are assigned and the tables are recovered."""
@@ -62,12 +64,30 @@ class Worker:
         recovery = app.tables.recovery  # type: ignore[attr-defined]
         if recovery.in_recovery or not recovery.completed.is_set():
             return False, "recovering tables"
-        if not app.consumer.assignment():
+        if not self._assignment()[0]:
             return False, "waiting for partitions"
         return True, "ready"
 
     def events_partitions(self) -> set[int]:
-        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == self.topics.events}
+        return set(self._assignment()[1])
+
+    def forget_assignment(self) -> None:
+        """Partitions move (faust's rebalance signals): read the assignment afresh next time."""
+        self._assigned = None
+
+    def _assignment(self) -> tuple[frozenset[TP], frozenset[int]]:
+        """The consumer's partitions, and those of the events topic.
+
+        Asked twice per decision and once per batch; faust builds a new set of new TPs per call,
+        so the answer is kept from one rebalance to the next (never kept while rebalancing).
+        """
+        if self._assigned is not None:
+            return self._assigned
+        assigned = frozenset(self.app.consumer.assignment())
+        found = (assigned, frozenset(tp.partition for tp in assigned if tp.topic == self.topics.events))
+        if not self.app.rebalancing:
+            self._assigned = found
+        return found
 
 
 def rocksdb_options(settings: Settings) -> dict[str, Any]:
@@ -172,6 +192,14 @@ def build_worker(
     worker = Worker(
         app, settings, bootstrap, topics, store, producer, definitions, processor, contacts, clock_ms
     )
+
+    @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
+    async def partitions_revoked(*_: Any, **__: Any) -> None:
+        worker.forget_assignment()
+
+    @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
+    async def partitions_assigned(*_: Any, **__: Any) -> None:
+        worker.forget_assignment()
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_contacts() -> None:

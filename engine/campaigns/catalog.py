@@ -20,7 +20,7 @@ class CampaignCatalog:
     # "event:name" / "interaction:kind" -> campaigns with a conversion or a wait_for on it
     by_outcome: Mapping[str, frozenset[str]] = field(default_factory=dict)
     channel_caps: tuple[Cap, ...] = ()
-    # placement id -> the campaigns with inbound content for it
+    # placement id -> the campaigns with inbound content for it, ranked: by priority, ties by id
     by_placement: Mapping[str, tuple[Campaign, ...]] = field(default_factory=dict)
 
     @classmethod
@@ -45,7 +45,11 @@ class CampaignCatalog:
             by_trigger={key: tuple(items) for key, items in by_trigger.items()},
             by_outcome={key: frozenset(ids) for key, ids in by_outcome.items()},
             channel_caps=tuple(channel_caps),
-            by_placement={key: tuple(items) for key, items in by_placement.items()},
+            # Ranked once here rather than per decision (a page asks for several placements).
+            by_placement={
+                key: tuple(sorted(items, key=lambda c: (-c.priority, c.campaign_id)))
+                for key, items in by_placement.items()
+            },
         )
 
     def with_channel_caps(self, caps: Iterable[Cap]) -> CampaignCatalog:

@@ -62,11 +62,15 @@ def _refusal(campaign: Campaign, state: CustomerState | None, now_ms: int) -> st
         return "not_targeted"
     if state is None:
         return None
+    # Most customers have no consent record and no interactions yet: skip building their keys.
     consent = state.consent
-    scopes = ("all", f"campaign:{campaign.campaign_id}", *(f"category:{c}" for c in campaign.categories))
-    if any(consent.get(scope) is False for scope in scopes):
-        return "no_consent"
+    if consent:
+        scopes = ("all", f"campaign:{campaign.campaign_id}", *(f"category:{c}" for c in campaign.categories))
+        if any(consent.get(scope) is False for scope in scopes):
+            return "no_consent"
     history = state.behaviour
+    if not history.events:
+        return None
     if behaviour.count(history, interaction_key("dismiss", campaign.campaign_id), DISMISSED_FOR_MS, now_ms):
         return "dismissed"
     key = interaction_key("impression", campaign.campaign_id)
@@ -117,10 +121,7 @@ def decide_inbound(
     for placement in placements:
         items: list[ShownItem] = []
         control: list[str] = []
-        candidates = sorted(
-            catalog.by_placement.get(placement.placement_id, ()), key=lambda c: (-c.priority, c.campaign_id)
-        )
-        for campaign in candidates:
+        for campaign in catalog.by_placement.get(placement.placement_id, ()):
             if len(items) >= placement.max_items:
                 break
             if _refusal(campaign, state, now_ms) is not None:

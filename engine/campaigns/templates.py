@@ -83,7 +83,13 @@ def _fast_renderer(source: str, html: bool) -> Callable[[Mapping[str, Any]], str
             path, default = piece
             value: Any = variables
             for name in path:
-                value = value.get(name, _MISSING) if isinstance(value, Mapping) else _MISSING
+                # ``type(...) is dict`` first: the variables are plain dicts, and the ABC check
+                # of isinstance costs more than the lookup.
+                value = (
+                    value.get(name, _MISSING)
+                    if type(value) is dict or isinstance(value, Mapping)
+                    else _MISSING
+                )
                 if value is _MISSING:
                     break
             if default is not None and (value is _MISSING or value is None or value is False or value == ""):
