@@ -15,6 +15,7 @@ together (``streams.best_effort``).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,6 +25,7 @@ from aiohttp import web
 from api.definitions import save_definition
 from api.errors import ApiError
 from api.payloads import customer_id as check_customer_id
+from engine.campaigns.audit import Decision, audit_record
 from engine.campaigns.inbound import decide_inbound, eligible_campaigns
 from engine.campaigns.placements import (
     PLACEMENT_KIND,
@@ -154,11 +156,12 @@ class DecisionsApi:
         # A placeholder the page has but no definition: it keeps its own default content.
         return placement_from_body(placement_id, 0, {}) if placement_id != "unknown" else _UNKNOWN_PLACEMENT
 
-    def _record(self, customer: str, decisions: Any, withheld: list[Envelope]) -> None:
+    def _record(self, customer: str, decisions: Sequence[Decision], withheld: list[Envelope]) -> None:
         topics = self.worker.topics
         key = customer.encode("utf-8")
-        records = [OutRecord(topics.audit, key, encode_typed("Decision", d.to_record())) for d in decisions]
-        records += [OutRecord(topics.events, key, encode_envelope(e)) for e in withheld]
+        records = [OutRecord(topics.events, key, encode_envelope(e)) for e in withheld]
+        if decisions:  # one audit record for the request, as the processor writes one per event
+            records.append(OutRecord(topics.audit, key, encode_typed("Decision", audit_record(decisions))))
         # Best effort: the answer does not wait for Kafka (the producer retries; a crash may lose
         # the last decisions' audit, never a customer's state).
         self.audit.send(records)

@@ -1,9 +1,9 @@
 """Audit records: every decision about a customer and a campaign, and why, in plain language.
 
-The processor writes them to ``refract.audit``: one ``Decision`` record per event and customer
-(``audit_record``), holding every decision that event caused, in order (a run start is typically
-three: started, the send, the wait). ``refract explain`` reads them back (``decisions_of``) and
-prints ``describe(decision)`` for each.
+The processor and the decisions API write them to ``refract.audit``: one ``Decision`` record per
+event (or decision request) and customer (``audit_record``), holding every decision it caused, in
+order (a run start is typically three: started, the send, the wait). ``refract explain`` reads
+them back (``decisions_of``) and prints ``describe(decision)`` for each.
 """
 
 from __future__ import annotations

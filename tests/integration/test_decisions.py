@@ -6,9 +6,13 @@ from typing import Any
 
 import pytest
 
+from engine.campaigns.audit import Decision, decisions_of
 from engine.campaigns.definition import campaign_from_body
 from engine.campaigns.eligibility import in_control_group
+from engine.topics import TopicNames
+from schemas import decode
 from streams.partitions import partition_for
+from tests.support.kafka import KafkaFixture
 from tests.support.waiting import wait_for
 from tests.support.workers import WorkerFactory, WorkerProcess
 
@@ -55,8 +59,17 @@ def rich_customers(worker: WorkerProcess, names: list[str]) -> None:
     assert worker.api.post("/v1/customers", {"customers": customers}).status == 202
 
 
+def inbound_audit(kafka: KafkaFixture, namespace: str, customer: str) -> list[Decision]:
+    found = []
+    for key, value, _, _ in kafka.read_all(TopicNames(namespace).audit):
+        assert value is not None
+        if key == customer.encode():
+            found += [d for d in decisions_of(decode(value)[1]) if d.kind == "inbound"]
+    return found
+
+
 def test_decisions_show_the_campaign_to_targeted_customers_and_the_default_to_control_and_others(
-    workers: WorkerFactory,
+    workers: WorkerFactory, kafka: KafkaFixture
 ) -> None:
     worker = workers.start()
     setup(worker)
@@ -76,6 +89,10 @@ def test_decisions_show_the_campaign_to_targeted_customers_and_the_default_to_co
         and item["content"]["title"] == f"{treated.title()}, a card for you"
     )
     assert shown["kind"] == "single" and item["token"]
+    audited = wait_for(
+        lambda: inbound_audit(kafka, workers.namespace, treated), message="the decision's audit record"
+    )
+    assert audited[-1].outcome == "shown" and "home-hero:card-banner" in audited[-1].details["shown"]
     wait_for(
         lambda: decide(worker, "poor") and worker.api.get("/v1/customers/poor").status == 200, message="poor"
     )
