@@ -67,7 +67,7 @@ class Rule:
     time_dependent: bool
     # One evaluator per condition node (by id), for next_change_ms and explain.
     parts: dict[int, Evaluator] = field(repr=False)
-    # What next_change_ms works out once per comparison node (by id): see ``timing``.
+    # The rule's timing, compiled by next_change_ms the first time it is asked: see ``timing``.
     timing: dict[int, Any] = field(default_factory=dict, repr=False)
 
     def __eq__(self, other: object) -> bool:
