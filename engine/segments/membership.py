@@ -29,7 +29,7 @@ from engine.segments.compiler import Rule, evaluate
 from engine.segments.context import EvaluationContext
 from engine.segments.cycles import evaluation_order
 from engine.segments.nodes import Age, DaysSince, IsBirthday, operands
-from engine.segments.timing import next_change_ms
+from engine.segments.timing import evaluate_timed
 from engine.state import CustomerState
 
 ChangeKind = Literal["ENTERED", "EXITED"]
@@ -248,7 +248,14 @@ def update(
             # A segment evaluated earlier in this pass changed: in_segment must see it.
             context_is_stale = False
             context = current_context()
-        member = evaluate(rule, context)
+        moment: int | None = None
+        if not rule.time_dependent:
+            member = evaluate(rule, context)
+        elif segment_id in windows_only and rule.inputs.events.isdisjoint(history):
+            # No occurrence in any window, now or later without a new event: no time to wait for.
+            member = evaluate(rule, context)
+        else:
+            member, moment = evaluate_timed(rule, context)
         if member != (segment_id in new_memberships):
             context_is_stale = True
             if member:
@@ -257,15 +264,8 @@ def update(
             else:
                 del new_memberships[segment_id]
                 changes.append(SegmentChange(segment_id, segment.version, "EXITED", now_ms))
-        if rule.time_dependent:
-            if segment_id in windows_only and rule.inputs.events.isdisjoint(history):
-                moment = None  # no occurrence in any window, now or later without a new event
-            else:
-                moment = next_change_ms(rule, context)
-            if moment is None:
-                new_due.pop(segment_id, None)
-            else:
-                new_due[segment_id] = moment
+        if moment is not None:
+            new_due[segment_id] = moment
         elif segment_id in new_due:
             del new_due[segment_id]
     return MembershipUpdate(

@@ -46,8 +46,13 @@ _ORDERINGS = frozenset(("<", "<=", ">", ">="))
 Timer = Callable[[EvaluationContext], "int | None"]
 """The next moment a condition may change by time alone, for a context (None: never)."""
 
-# ``Rule.timing`` keys are ids of condition nodes; the whole rule's timer is kept under this one.
+Judge = Callable[[EvaluationContext], "tuple[bool, int | None]"]
+"""A condition's result for a context and its next change by time alone."""
+
+# ``Rule.timing`` keys are ids of condition nodes; the whole rule's timer and judge are kept
+# under these.
 _RULE_TIMER = -1
+_RULE_JUDGE = -2
 
 
 def next_change_ms(rule: Rule, context: EvaluationContext) -> int | None:
@@ -68,8 +73,37 @@ def next_change_ms(rule: Rule, context: EvaluationContext) -> int | None:
     return moment if moment > now_ms else now_ms + 1
 
 
+def evaluate_timed(rule: Rule, context: EvaluationContext) -> tuple[bool, int | None]:
+    """``evaluate(rule, context)`` and ``next_change_ms(rule, context)`` together.
+
+    One pass for a window or a day count compared with a number: the value the timing walks is
+    the one the comparison tests.
+    """
+    judge = rule.timing.get(_RULE_JUDGE)
+    if judge is None:
+        judge = rule.timing[_RULE_JUDGE] = _judge(rule)
+    member, moment = judge(context)
+    if moment is None:
+        return member, None
+    now_ms = context.now_ms
+    return member, moment if moment > now_ms else now_ms + 1
+
+
 def _never(context: EvaluationContext) -> None:
     return None
+
+
+def _judge(rule: Rule) -> Judge:
+    condition = rule.condition
+    if isinstance(condition, Compare):
+        fused = _fused(rule, condition)
+        if fused is not None:
+            return fused
+    holds = rule.evaluator(condition)
+    timer = _timer(rule, condition) if rule.time_dependent else None
+    if timer is None:
+        return lambda context: (holds(context), None)
+    return lambda context: (holds(context), timer(context))
 
 
 def _timer(rule: Rule, node: Condition) -> Timer | None:
@@ -122,6 +156,9 @@ def _combined(rule: Rule, node: And | Or) -> Timer | None:
 
 
 def _comparison(rule: Rule, node: Compare) -> Timer | None:
+    fused = _fused(rule, node)
+    if fused is not None:
+        return lambda context: fused(context)[1]
     plan = _ComparisonPlan.of(node)
     if plan.varying is None:
         if plan.left_varies:  # both sides vary
@@ -134,25 +171,19 @@ def _comparison(rule: Rule, node: Compare) -> Timer | None:
 
             return either
         return None
-    other = node.right if plan.left_varies else node.left
-    value = other.value if isinstance(other, Literal) else None
-    if (type(value) is int or type(value) is float) and math.isfinite(value) and node.op in _ORDERINGS:
-        number: float = value
-        if plan.window_key is not None:
-            return _window_against(rule, node, plan, number)
-        if isinstance(plan.varying, Age | DaysSince):
-            return _days_against(plan.varying, node.op, number, plan.left_varies)
     return lambda context: _comparison_flip(rule, node, plan, context)
 
 
-def _window_against(rule: Rule, node: Compare, plan: _ComparisonPlan, number: float) -> Timer:
-    """``count/sum(..., within=W) <op> number``: flips when the newest buckets stop deciding.
-
-    As time passes occurrences only leave the window, so a count only falls (a sum too, unless a
-    bucket is negative: then the general walk). A monotone test of a falling value changes at most
-    once, and only if it differs for an empty window: when the oldest of the newest buckets that
-    alone still make it hold leaves the window (``behaviour.window_flip``, inlined).
-    """
+def _fused(rule: Rule, node: Compare) -> Judge | None:
+    """For a window or a day count compared with a number: its result and next change at once."""
+    plan = _ComparisonPlan.of(node)
+    if plan.varying is None or node.op not in _ORDERINGS:
+        return None
+    other = node.right if plan.left_varies else node.left
+    value = other.value if isinstance(other, Literal) else None
+    if not (type(value) is int or type(value) is float) or not math.isfinite(value):
+        return None
+    number: float = value
     order = ORDER[node.op]
     if plan.left_varies:
 
@@ -163,15 +194,34 @@ def _window_against(rule: Rule, node: Compare, plan: _ComparisonPlan, number: fl
         def holds(value: float) -> bool:
             return order(number, value)
 
+    if plan.window_key is not None:
+        return _window_against(rule, node, plan, holds)
+    if isinstance(plan.varying, Age | DaysSince):
+        return _days_against(plan.varying, number, holds)
+    return None
+
+
+def _window_against(
+    rule: Rule, node: Compare, plan: _ComparisonPlan, holds: Callable[[float], bool]
+) -> Judge:
+    """``count/sum(..., within=W) <op> number``: flips when the newest buckets stop deciding.
+
+    As time passes occurrences only leave the window, so a count only falls (a sum too, unless a
+    bucket is negative: then the general walk). A monotone test of a falling value changes at most
+    once, and only if it differs for an empty window: when the oldest of the newest buckets that
+    alone still make it hold leaves the window (``behaviour.window_flip``, inlined). The window's
+    value, walked for that, is also the comparison's result.
+    """
     empty_holds = holds(0)
     key, within = plan.window_key, plan.window_ms
     field_name = plan.window_field
     assert key is not None and within is not None
+    evaluator = rule.evaluator(node)
 
-    def window(context: EvaluationContext) -> int | None:
+    def window(context: EvaluationContext) -> tuple[bool, int | None]:
         entry = context.behaviour.events.get(key)
         if entry is None:
-            return None
+            return empty_holds, None
         boundary = context.now_ms - within
         counted: list[tuple[int, float]] = []  # (end of bucket, value), newest first
         total: float = 0
@@ -181,40 +231,36 @@ def _window_against(rule: Rule, node: Compare, plan: _ComparisonPlan, number: fl
                 break
             value = bucket.count if field_name is None else bucket.sums.get(field_name, 0)
             if value < 0:
-                return _comparison_flip(rule, node, plan, context)
+                return evaluator(context), _comparison_flip(rule, node, plan, context)
             counted.append((end, value))
             total += value
         now = holds(total)
         if now == empty_holds:
-            return None
+            return now, None
         kept: float = 0
         for end, value in counted:
             kept += value
             if holds(kept) == now:
-                return end - 1 + within
+                return now, end - 1 + within
         raise AssertionError("unreachable: all the buckets make the current value")
 
     return window
 
 
-def _days_against(varying: Age | DaysSince, op: str, number: float, left_varies: bool) -> Timer:
+def _days_against(varying: Age | DaysSince, number: float, holds: Callable[[float], bool]) -> Judge:
     """``days_since(a)`` or ``age(a)`` compared with a number: it steps up by one a day (a year).
 
     Only the steps around the number can change the comparison: the first of them, after today's
     value, that gives another result is the moment (its local midnight).
     """
-    order = ORDER[op]
-    steps = sorted({value for value in _around(number)})
+    steps = sorted(set(_around(number)))
     attribute = varying.attribute
     days = isinstance(varying, DaysSince)
 
-    def holds(value: int) -> bool:
-        return order(value, number) if left_varies else order(number, value)
-
-    def days_timer(context: EvaluationContext) -> int | None:
+    def days_against(context: EvaluationContext) -> tuple[bool, int | None]:
         base = context.day_of_attribute(attribute)
         if base is None:
-            return None
+            return False, None  # no value: every comparison is false, and stays so
         today = context.today
         current = (today - base).days if days else age_on(base, today)
         now = holds(current)
@@ -226,12 +272,12 @@ def _days_against(varying: Age | DaysSince, op: str, number: float, left_varies:
                     day = base.fromordinal(base.toordinal() + value)
                 else:
                     day = birthday_in(base, base.year + value)
-                return midnight_ms(day, context.zone)
+                return now, midnight_ms(day, context.zone)
             except (ValueError, OverflowError):
-                return None  # beyond the calendar (year 9999): never
-        return None
+                return now, None  # beyond the calendar (year 9999): never
+        return now, None
 
-    return days_timer
+    return days_against
 
 
 def _birthday_flip(node: IsBirthday, context: EvaluationContext) -> int | None:
