@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import structlog
@@ -48,6 +48,7 @@ from streams.producer import Delivered, OutRecord, ProduceFailed, Producer
 from streams.segment_counts import SEGMENT_COUNTS_KEY, SegmentCounts
 from streams.timers import SegmentTimers
 
+_T = TypeVar("_T")
 log = structlog.get_logger(__name__)
 
 SEND_ATTEMPTS = 6
@@ -593,12 +594,12 @@ class CustomerProcessor:
 
         Batches must be committed in the order they were prepared.
         """
-        delivered = await self._send(batch.outputs)
-        delivered += await self._send(batch.changelog)
-        return self._persist(batch, delivered)
+        await self._send(self._producer.send_counted, batch.outputs)
+        return self._persist(batch, await self._send(self._producer.send_batch, batch.changelog))
 
     def send(self, batch: PreparedBatch) -> asyncio.Future[list[Delivered]]:
-        """Produce a prepared batch's outputs now and its changelog once they are acked.
+        """Produce a prepared batch's outputs now and its changelog once they are acked; the future
+        gives the changelog's acks (their offsets), which ``finish`` needs.
 
         Outputs first: a crash in between leaves outputs without the state that produced them,
         so the replay of the batch's events (their offsets are not committed) emits the same
@@ -621,7 +622,7 @@ class CustomerProcessor:
         self, batch: PreparedBatch, previous: asyncio.Future[None] | None, queued: asyncio.Future[None]
     ) -> list[Delivered]:
         try:
-            delivered = await self._producer.send_batch(batch.outputs)
+            await self._producer.send_counted(batch.outputs)
             if previous is not None:
                 await previous
             changelog_acked = self._producer.send_batch(batch.changelog)
@@ -630,17 +631,16 @@ class CustomerProcessor:
             queued.exception()  # retrieved here: the pump reports the batch's own failure
             raise
         queued.set_result(None)
-        return delivered + await changelog_acked
+        return await changelog_acked
 
     async def finish(self, batch: PreparedBatch, sent: asyncio.Future[list[Delivered]]) -> BatchOutcome:
         """Wait for a sent batch's acks and write its states to RocksDB (in send order)."""
         return self._persist(batch, await sent)
 
-    def _persist(self, batch: PreparedBatch, delivered: list[Delivered]) -> BatchOutcome:
-        changelog = self._store.changelog_topic
+    def _persist(self, batch: PreparedBatch, changelog_acks: list[Delivered]) -> BatchOutcome:
         last_changelog_offset: dict[int, int] = {}
-        for report in delivered:
-            if report.topic == changelog and report.offset > last_changelog_offset.get(report.partition, -1):
+        for report in changelog_acks:
+            if report.offset > last_changelog_offset.get(report.partition, -1):
                 last_changelog_offset[report.partition] = report.offset
         for partition, values in batch.written.items():
             self._store.write(partition, values, last_changelog_offset[partition])
@@ -658,7 +658,7 @@ class CustomerProcessor:
         self._record_metrics(batch.outcome, batch.received, batch.started)
         return batch.outcome
 
-    async def _send(self, out: list[OutRecord]) -> list[Delivered]:
+    async def _send(self, send: Callable[[list[OutRecord]], asyncio.Future[_T]], out: list[OutRecord]) -> _T:
         """Produce the batch's records, retrying while Kafka says it may work later.
 
         Re-sending is safe: changelog records carry whole states, outputs carry deterministic ids.
@@ -666,7 +666,7 @@ class CustomerProcessor:
         """
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
-                return await self._producer.send_batch(out)
+                return await send(out)
             except ProduceFailed as exc:
                 if not exc.retriable or attempt == SEND_ATTEMPTS:
                     raise
