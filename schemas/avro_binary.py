@@ -40,3 +40,13 @@ def string_bytes(value: str) -> bytes:
     data = value.encode()
     size = len(data)
     return (SMALL_LONGS[size] if size < 1024 else encode_long(size)) + data
+
+
+def checked_long(value: int) -> bytes:
+    """``long_bytes`` of an int in Avro's long range: TypeError for another type, OverflowError
+    out of range (a caller then leaves the value to fastavro and its errors)."""
+    if type(value) is not int:
+        raise TypeError(f"expected an int, got {type(value).__name__}")
+    if not LONG_MIN <= value <= LONG_MAX:
+        raise OverflowError(f"{value} does not fit an Avro long")
+    return long_bytes(value)

@@ -40,7 +40,7 @@ from engine.segments.membership import (
 from engine.segments.membership import update as update_memberships
 from engine.state import CustomerState, evolve, from_document, to_document
 from engine.visitors import IDENTIFIED_AS, is_anonymous, merged_payloads
-from schemas.codec import decode_envelope, encode, encode_envelope, encode_typed
+from schemas.codec import decode_envelope, encode, encode_envelope, encode_segment_changes, encode_typed
 from streams import metrics
 from streams.contact_directory import contact_records
 from streams.customer_store import FUNNEL_COUNTS_KEY, SEGMENTS_EVALUATED_KEY, CustomerStore
@@ -573,20 +573,12 @@ class CustomerProcessor:
     ) -> None:
         """Add SegmentChange records; with no causing event (a backfill) the cause names the version."""
         counted = outcome.segment_changes
-        for change in changes:
-            value = encode_typed(
-                "SegmentChange",
-                {
-                    "customer_id": customer_id,
-                    "segment_id": change.segment_id,
-                    "segment_version": change.version,
-                    "change": change.kind,
-                    "caused_by_event_id": event_id or f"backfill:{change.segment_id}:{change.version}",
-                    "occurred_at": change.at_ms,
-                },
-            )
-            # Same partition number as the event: customer-keyed topics are co-partitioned.
-            out.append(OutRecord(self._segment_changes_topic, key, value, partition))
+        topic = self._segment_changes_topic
+        # Same partition number as the event: customer-keyed topics are co-partitioned.
+        for change, value in zip(
+            changes, encode_segment_changes(customer_id, event_id, changes), strict=True
+        ):
+            out.append(OutRecord(topic, key, value, partition))
             counted[(change.segment_id, change.kind)] = counted.get((change.segment_id, change.kind), 0) + 1
 
     async def commit(self, batch: PreparedBatch) -> BatchOutcome:

@@ -11,7 +11,8 @@ from fastavro import parse_schema, schemaless_writer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.codec import DEFAULT_CODEC, decode, encode, encode_typed
+from engine.segments.membership import SegmentChange
+from schemas.codec import DEFAULT_CODEC, decode, encode, encode_segment_changes, encode_typed
 from schemas.errors import EncodeError
 from schemas.flat_writer import compile_flat_writer
 
@@ -126,3 +127,47 @@ def test_records_with_unions_maps_or_arrays_are_not_flat() -> None:
     assert DEFAULT_CODEC._outputs["Envelope"].flat is None
     assert DEFAULT_CODEC._outputs["Decision"].flat is None
     assert DEFAULT_CODEC._outputs["Delivery"].flat is None
+
+
+changes = st.lists(
+    st.builds(
+        SegmentChange,
+        st.sampled_from(["vip", "dormant", "ñandú"]) | TEXT,
+        st.sampled_from([1, 2]) | LONGS,
+        st.sampled_from(["ENTERED", "EXITED"]),
+        st.sampled_from([1_764_240_000_000]) | LONGS,
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=300)
+@given(TEXT, st.none() | TEXT, changes)
+def test_the_changes_of_an_event_are_written_as_each_would_be_alone(
+    customer_id: str, caused_by: str | None, customer_changes: list[SegmentChange]
+) -> None:
+    names = ("customer_id", "segment_id", "segment_version", "change", "caused_by_event_id", "occurred_at")
+    expected = [
+        encode_typed(
+            "SegmentChange",
+            dict(
+                zip(
+                    names,
+                    (
+                        customer_id,
+                        *change[:3],
+                        caused_by or ":".join(("backfill", *map(str, change[:2]))),
+                        change.at_ms,
+                    ),
+                    strict=True,
+                )
+            ),
+        )
+        for change in customer_changes
+    ]
+    assert encode_segment_changes(customer_id, caused_by, customer_changes) == expected
+
+
+def test_a_change_out_of_range_gets_fastavro_error() -> None:
+    with pytest.raises(EncodeError):
+        encode_segment_changes("c-1", "e-1", [SegmentChange("vip", 2**63, "ENTERED", 1)])
