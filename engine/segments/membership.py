@@ -220,7 +220,10 @@ def update(
         due = [segment_id for segment_id, at_ms in due_ms.items() if at_ms <= now_ms] if due_ms else []
         to_evaluate = index.affected(changed, [*due, *reevaluate] if reevaluate else due)
     defined = index.segments
-    stale = [s for s in memberships if s not in defined] + [s for s in due_ms if s not in defined]
+    if memberships.keys() <= defined.keys() and due_ms.keys() <= defined.keys():
+        stale: list[str] = []
+    else:  # segments deleted since this customer was last evaluated
+        stale = [s for s in memberships if s not in defined] + [s for s in due_ms if s not in defined]
     if not to_evaluate and not stale:
         return MembershipUpdate(memberships, due_ms)
     new_memberships = dict(memberships)
@@ -253,10 +256,10 @@ def update(
             context = current_context()
         moment: int | None = None
         if not rule.time_dependent:
-            member = evaluate(rule, context)
+            member = rule.check(context)
         elif segment_id in windows_only and rule.inputs.events.isdisjoint(history):
             # No occurrence in any window, now or later without a new event: no time to wait for.
-            member = evaluate(rule, context)
+            member = rule.check(context)
         else:
             member, moment = evaluate_timed(rule, context)
         if member != (segment_id in new_memberships):
