@@ -116,6 +116,8 @@ class SegmentIndex:
     # Time-dependent segments that depend on time only through windows over the customer's events:
     # for a customer who never had any of those events, time cannot change them.
     windows_only: frozenset[str] = frozenset()
+    # The behaviour names those windows read.
+    window_names: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, segments: Iterable[CompiledSegment]) -> SegmentIndex:
@@ -157,6 +159,9 @@ class SegmentIndex:
             by_campaign={name: frozenset(ids) for name, ids in by_campaign.items()},
             dependents=dependents,
             windows_only=windows_only,
+            window_names=frozenset(
+                name for segment_id in windows_only for name in rules[segment_id].inputs.events
+            ),
         )
 
     def affected(self, changed: ChangedInputs, due: Iterable[str] = ()) -> list[str]:
@@ -246,7 +251,10 @@ def update(
     changes: list[SegmentChange] = []
     context_is_stale = False
     windows_only = index.windows_only
+    # The names windows read that this customer has a history of (``in`` on the history, which
+    # may be decoded lazily, rather than iterating it).
     history = after.behaviour.events
+    present = {name for name in index.window_names if name in history} if history else _NO_SEGMENTS
     for segment_id in to_evaluate:
         segment = defined[segment_id]
         rule = segment.rule
@@ -257,7 +265,7 @@ def update(
         moment: int | None = None
         if not rule.time_dependent:
             member = rule.check(context)
-        elif segment_id in windows_only and rule.inputs.events.isdisjoint(history):
+        elif segment_id in windows_only and rule.inputs.events.isdisjoint(present):
             # No occurrence in any window, now or later without a new event: no time to wait for.
             member = rule.check(context)
         else:
