@@ -32,8 +32,8 @@ from schemas.catalog import JsonSchema, SchemaSet, load_schema_set
 from schemas.envelope_writer import EnvelopeWriter, compile_writer
 from schemas.errors import EncodeError, SchemaDefinitionError
 from schemas.events import envelope_from_avro, envelope_to_avro
-from schemas.flat_writer import FlatWriter, compile_flat_writer
 from schemas.framing import HEADER_SIZE, MARKER, schema_fingerprint
+from schemas.record_writer import RecordWriter, compile_record_writer
 
 ENVELOPE = "Envelope"
 SEGMENT_CHANGE = "SegmentChange"
@@ -67,8 +67,8 @@ class _Output:
     # Top-level int/long/boolean fields: (name, Avro type). fastavro writes 1.5 into a long as 1
     # and "no" into a boolean as true, silently; full validation would cost ~3x the write itself.
     guarded: tuple[tuple[str, str], ...]
-    # The hand-written writer of a flat record (None: fastavro writes it).
-    flat: FlatWriter | None
+    # The hand-written writer of a plain record (None: fastavro writes it).
+    by_hand: RecordWriter | None
 
 
 _INT_RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
@@ -145,7 +145,7 @@ class Codec:
         reader = _fastavro_schema(current)
         current_fingerprint = schema_fingerprint(current)
         self._outputs[record_name] = _Output(
-            MARKER + current_fingerprint, reader, _guarded_fields(current), compile_flat_writer(reader)
+            MARKER + current_fingerprint, reader, _guarded_fields(current), compile_record_writer(reader)
         )
         current_version = None
         for version, schema in enumerate(released, start=1):
@@ -178,7 +178,7 @@ class Codec:
         fingerprint = schema_fingerprint(schema)
         written = self._writers[fingerprint].schema
         self._outputs[record_name] = _Output(
-            MARKER + fingerprint, written, _guarded_fields(schema), compile_flat_writer(written)
+            MARKER + fingerprint, written, _guarded_fields(schema), compile_record_writer(written)
         )
 
     @property
@@ -357,8 +357,8 @@ class Codec:
     def _write(self, record_name: str, value: Mapping[str, Any], *, check_types: bool) -> bytes:
         """``check_types`` for dicts that no type checker has seen (the Envelope is typed)."""
         output = self._output(record_name)
-        if output.flat is not None:
-            body = output.flat(value)  # None for anything unexpected: fastavro says what is wrong
+        if output.by_hand is not None:
+            body = output.by_hand(value)  # None for anything unexpected: fastavro says what is wrong
             if body is not None:
                 return output.header + body
         if check_types:
