@@ -539,9 +539,11 @@ class _Turn:
                     error=error.message,
                 )
                 return step.next_step, run
-            parts = with_opt_out(channel, parts, unsubscribe)
             expires_at_ms = self.now + step.expires_after_ms
+            # Tracked before the opt-out is added: the unsubscribe link is Refract's own (never
+            # tracked), and a body whose only link it would be is then not parsed at all.
             parts = self.links.instrument(parts, message, expires_at_ms)
+            parts = with_opt_out(channel, parts, unsubscribe)
             if channel == "sms":
                 cost = segments_of(parts.get("text", ""))
                 if cost.segments > MAX_SMS_SEGMENTS or cost.segments == 0:
