@@ -120,9 +120,11 @@ def compile_writer(envelope_schema: Mapping[str, Any]) -> EnvelopeWriter | None:
         if _record_fields(values[branches.index(record)]) != expected:
             return None
     result_index = None  # results go to fastavro when their layout is not the one written here
-    if _DELIVERY_RESULT in names:
-        if _record_fields(payloads[names.index(_DELIVERY_RESULT)]) == _DELIVERY_RESULT_FIELDS:
-            result_index = _long(names.index(_DELIVERY_RESULT))
+    if (
+        _DELIVERY_RESULT in names
+        and _record_fields(payloads[names.index(_DELIVERY_RESULT)]) == _DELIVERY_RESULT_FIELDS
+    ):
+        result_index = _long(names.index(_DELIVERY_RESULT))
     return _writer(
         _long(names.index(_CUSTOMER_UPDATE)),
         [_long(branches.index(b)) for b in _VALUE_BRANCHES],
