@@ -15,7 +15,7 @@ path. The wire bytes and fingerprints are the same either way.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
@@ -26,13 +26,26 @@ from fastavro.validation import validate
 
 from engine.errors import ConfigurationError, DecodeError, UnknownSchemaFingerprint
 from engine.events import Envelope, Payload
+from engine.segments.membership import SegmentChange
+from schemas.avro_binary import checked_long, encode_long, string_bytes
 from schemas.catalog import JsonSchema, SchemaSet, load_schema_set
 from schemas.envelope_writer import EnvelopeWriter, compile_writer
 from schemas.errors import EncodeError, SchemaDefinitionError
 from schemas.events import envelope_from_avro, envelope_to_avro
 from schemas.framing import HEADER_SIZE, MARKER, schema_fingerprint
+from schemas.record_writer import RecordWriter, compile_record_writer
 
 ENVELOPE = "Envelope"
+SEGMENT_CHANGE = "SegmentChange"
+_SEGMENT_CHANGE_FIELDS = (
+    ("customer_id", "string"),
+    ("segment_id", "string"),
+    ("segment_version", "long"),
+    ("change", "enum"),
+    ("caused_by_event_id", "string"),
+    ("occurred_at", "long"),
+)
+_PARTS_REMEMBERED = 4096
 DEAD_LETTER = "DeadLetter"
 _MARKER_SIZE = len(MARKER)
 
@@ -54,9 +67,24 @@ class _Output:
     # Top-level int/long/boolean fields: (name, Avro type). fastavro writes 1.5 into a long as 1
     # and "no" into a boolean as true, silently; full validation would cost ~3x the write itself.
     guarded: tuple[tuple[str, str], ...]
+    # The hand-written writer of a plain record (None: fastavro writes it).
+    by_hand: RecordWriter | None
 
 
 _INT_RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+
+
+def _segment_change_symbols(schema: Mapping[str, Any]) -> dict[str, bytes] | None:
+    """The encoded change kinds, when SegmentChange has the layout ``encode_segment_changes``
+    writes by hand (else None: fastavro writes each)."""
+    layout = []
+    for field in schema["fields"]:
+        kind = field["type"]
+        layout.append((field["name"], kind.get("type") if isinstance(kind, dict) else kind))
+    if tuple(layout) != _SEGMENT_CHANGE_FIELDS:
+        return None
+    symbols = schema["fields"][3]["type"]["symbols"]
+    return {symbol: encode_long(index) for index, symbol in enumerate(symbols)}
 
 
 def _guarded_fields(schema: JsonSchema) -> tuple[tuple[str, str], ...]:
@@ -107,11 +135,18 @@ class Codec:
         self._envelope_writer: EnvelopeWriter | None = (
             compile_writer(envelope.schema) if envelope is not None else None
         )
+        segment_change = self._outputs.get(SEGMENT_CHANGE)
+        self._segment_change_symbols = (
+            _segment_change_symbols(segment_change.schema) if segment_change is not None else None
+        )
+        self._segment_change_parts: dict[tuple[str, int, str], bytes] = {}
 
     def _add_record(self, record_name: str, current: JsonSchema, released: tuple[JsonSchema, ...]) -> None:
         reader = _fastavro_schema(current)
         current_fingerprint = schema_fingerprint(current)
-        self._outputs[record_name] = _Output(MARKER + current_fingerprint, reader, _guarded_fields(current))
+        self._outputs[record_name] = _Output(
+            MARKER + current_fingerprint, reader, _guarded_fields(current), compile_record_writer(reader)
+        )
         current_version = None
         for version, schema in enumerate(released, start=1):
             fingerprint = schema_fingerprint(schema)
@@ -141,8 +176,9 @@ class Codec:
             )
         schema = released[version - 1]
         fingerprint = schema_fingerprint(schema)
+        written = self._writers[fingerprint].schema
         self._outputs[record_name] = _Output(
-            MARKER + fingerprint, self._writers[fingerprint].schema, _guarded_fields(schema)
+            MARKER + fingerprint, written, _guarded_fields(schema), compile_record_writer(written)
         )
 
     @property
@@ -192,6 +228,60 @@ class Codec:
                 return self._envelope_header + body
         envelope = Envelope(event_id, customer_id, occurred_at_ms, received_at_ms, source, payload)
         return self._write(ENVELOPE, envelope_to_avro(envelope), check_types=False)
+
+    def encode_segment_changes(
+        self, customer_id: str, caused_by: str | None, changes: Sequence[SegmentChange]
+    ) -> list[bytes]:
+        """The SegmentChange records of one customer's ``changes``, caused by the event
+        ``caused_by`` (None: a backfill, whose cause names the segment and its version).
+
+        The bytes of ``encode_typed("SegmentChange", ...)``; a busy event makes several, so the
+        parts they share (the customer, the cause and time, each segment's id and version) are
+        written once.
+        """
+        symbols = self._segment_change_symbols
+        if symbols is None:
+            return [self._segment_change_by_fastavro(customer_id, caused_by, change) for change in changes]
+        try:
+            head = self._output(SEGMENT_CHANGE).header + string_bytes(customer_id)
+        except UnicodeEncodeError:
+            return [self._segment_change_by_fastavro(customer_id, caused_by, change) for change in changes]
+        parts = self._segment_change_parts
+        records: list[bytes] = []
+        tail_of: tuple[str, int] | None = None
+        tail = b""
+        for change in changes:
+            segment_id, version, kind, at_ms = change
+            cause = caused_by or f"backfill:{segment_id}:{version}"
+            try:
+                middle = parts.get((segment_id, version, kind))
+                if middle is None:
+                    middle = string_bytes(segment_id) + checked_long(version) + symbols[kind]
+                    if len(parts) >= _PARTS_REMEMBERED:
+                        parts.clear()
+                    parts[(segment_id, version, kind)] = middle
+                if tail_of != (cause, at_ms):
+                    tail, tail_of = string_bytes(cause) + checked_long(at_ms), (cause, at_ms)
+            except (UnicodeEncodeError, KeyError, OverflowError, TypeError):
+                records.append(self._segment_change_by_fastavro(customer_id, caused_by, change))
+                continue
+            records.append(head + middle + tail)
+        return records
+
+    def _segment_change_by_fastavro(
+        self, customer_id: str, caused_by: str | None, change: SegmentChange
+    ) -> bytes:
+        return self.encode_typed(
+            SEGMENT_CHANGE,
+            {
+                "customer_id": customer_id,
+                "segment_id": change.segment_id,
+                "segment_version": change.version,
+                "change": change.kind,
+                "caused_by_event_id": caused_by or f"backfill:{change.segment_id}:{change.version}",
+                "occurred_at": change.at_ms,
+            },
+        )
 
     def decode_envelope(self, data: bytes) -> Envelope:
         """The event encoded in ``data``; DecodeError if it is not a readable Envelope."""
@@ -267,6 +357,10 @@ class Codec:
     def _write(self, record_name: str, value: Mapping[str, Any], *, check_types: bool) -> bytes:
         """``check_types`` for dicts that no type checker has seen (the Envelope is typed)."""
         output = self._output(record_name)
+        if output.by_hand is not None:
+            body = output.by_hand(value)  # None for anything unexpected: fastavro says what is wrong
+            if body is not None:
+                return output.header + body
         if check_types:
             _check_guarded(record_name, value, output)
         buffer = BytesIO()
@@ -388,6 +482,7 @@ encode_event = DEFAULT_CODEC.encode_event
 decode_envelope = DEFAULT_CODEC.decode_envelope
 encode = DEFAULT_CODEC.encode
 encode_typed = DEFAULT_CODEC.encode_typed
+encode_segment_changes = DEFAULT_CODEC.encode_segment_changes
 decode = DEFAULT_CODEC.decode
 encode_dead_letter = DEFAULT_CODEC.encode_dead_letter
 fingerprint = DEFAULT_CODEC.fingerprint

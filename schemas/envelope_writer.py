@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.events import CustomerUpdate, DeliveryResult, Envelope, Payload
+from schemas.avro_binary import LONG_MAX, LONG_MIN, SMALL_LONGS, encode_long, long_bytes, string_bytes
 from schemas.catalog import NAMESPACE
 
 
@@ -32,7 +33,6 @@ class EnvelopeWriter:
     fields: Callable[[str, str, int, int, str, Payload], bytes | None]
 
 
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EPOCH_DAY = dt.date(1970, 1, 1).toordinal()
 _MILLISECOND = dt.timedelta(milliseconds=1)
@@ -59,35 +59,6 @@ _VALUE_BRANCHES = (
 )  # fmt: skip
 _KEYS_REMEMBERED = 4096
 _pack_double = struct.Struct("<d").pack
-_BYTES = tuple(bytes((number,)) for number in range(0x80))
-
-
-def encode_long(value: int) -> bytes:
-    """Avro's zig-zag varint of a long (the caller checks the range)."""
-    number = (value << 1) ^ (value >> 63)
-    if number < 0x80:
-        return _BYTES[number]
-    if number < 0x4000:
-        return bytes(((number & 0x7F) | 0x80, number >> 7))
-    out = bytearray()
-    while number > 0x7F:
-        out.append((number & 0x7F) | 0x80)
-        number >>= 7
-    out.append(number)
-    return bytes(out)
-
-
-_SMALL_LONGS = tuple(encode_long(number) for number in range(1024))
-
-
-def _long(value: int) -> bytes:
-    return _SMALL_LONGS[value] if 0 <= value < 1024 else encode_long(value)
-
-
-def _string(value: str) -> bytes:
-    data = value.encode()
-    size = len(data)
-    return (_SMALL_LONGS[size] if size < 1024 else encode_long(size)) + data
 
 
 def compile_writer(envelope_schema: Mapping[str, Any]) -> EnvelopeWriter | None:
@@ -124,10 +95,10 @@ def compile_writer(envelope_schema: Mapping[str, Any]) -> EnvelopeWriter | None:
         _DELIVERY_RESULT in names
         and _record_fields(payloads[names.index(_DELIVERY_RESULT)]) == _DELIVERY_RESULT_FIELDS
     ):
-        result_index = _long(names.index(_DELIVERY_RESULT))
+        result_index = long_bytes(names.index(_DELIVERY_RESULT))
     return _writer(
-        _long(names.index(_CUSTOMER_UPDATE)),
-        [_long(branches.index(b)) for b in _VALUE_BRANCHES],
+        long_bytes(names.index(_CUSTOMER_UPDATE)),
+        [long_bytes(branches.index(b)) for b in _VALUE_BRANCHES],
         result_index,
     )
 
@@ -166,7 +137,7 @@ def _writer(payload_index: bytes, branch_indexes: list[bytes], result_index: byt
     empty_list = list_tag + b"\x00"
 
     def write_long(value: int) -> bytes | None:
-        return long_tag + encode_long(value) if _LONG_MIN <= value <= _LONG_MAX else None
+        return long_tag + encode_long(value) if LONG_MIN <= value <= LONG_MAX else None
 
     def write_timestamp(value: dt.datetime) -> bytes | None:
         if value.utcoffset() is None:
@@ -178,11 +149,11 @@ def _writer(payload_index: bytes, branch_indexes: list[bytes], result_index: byt
             return empty_list
         if not all(type(item) is str for item in items):
             return None
-        return list_tag + _long(len(items)) + b"".join(map(_string, items)) + b"\x00"  # type: ignore[arg-type]
+        return list_tag + long_bytes(len(items)) + b"".join(map(string_bytes, items)) + b"\x00"  # type: ignore[arg-type]
 
     # By exact type: subclasses (and None, which the typed path refuses) go to fastavro.
     values: dict[type, Callable[[Any], bytes | None]] = {
-        str: lambda value: string_tag + _string(value),
+        str: lambda value: string_tag + string_bytes(value),
         float: lambda value: double_tag + _pack_double(value),
         int: write_long,
         bool: lambda value: true if value else false,
@@ -190,7 +161,7 @@ def _writer(payload_index: bytes, branch_indexes: list[bytes], result_index: byt
         dt.datetime: write_timestamp,
         tuple: write_list,
     }
-    string_heads = tuple(string_tag + length for length in _SMALL_LONGS)
+    string_heads = tuple(string_tag + length for length in SMALL_LONGS)
     keys: dict[str, bytes] = {}
     # An import writes every event with the same times and source: encode them once.
     middles: dict[tuple[int, int, str], bytes] = {}
@@ -228,11 +199,11 @@ def _writer(payload_index: bytes, branch_indexes: list[bytes], result_index: byt
             if len(middles) >= _KEYS_REMEMBERED:
                 middles.clear()
             middles[times] = middle
-        parts = [_string(event_id), _string(customer_id), middle]
+        parts = [string_bytes(event_id), string_bytes(customer_id), middle]
         append = parts.append
         attributes = payload.set
         if attributes:
-            append(_long(len(attributes)))
+            append(long_bytes(len(attributes)))
             for name, value in attributes.items():
                 key = keys.get(name)
                 if key is None:
@@ -240,7 +211,7 @@ def _writer(payload_index: bytes, branch_indexes: list[bytes], result_index: byt
                         return None
                     if len(keys) >= _KEYS_REMEMBERED:
                         keys.clear()
-                    key = keys[name] = _string(name)
+                    key = keys[name] = string_bytes(name)
                 append(key)
                 kind = type(value)
                 if kind is str:  # most values: written here, without a call
@@ -259,14 +230,14 @@ def _writer(payload_index: bytes, branch_indexes: list[bytes], result_index: byt
         if unset:
             if not all(type(name) is str for name in unset):
                 return None
-            append(_long(len(unset)))
-            parts.extend(map(_string, unset))
+            append(long_bytes(len(unset)))
+            parts.extend(map(string_bytes, unset))
         append(b"\x00")
         campaign = payload.campaign_id
         if campaign is None:
             append(b"\x00")
         elif type(campaign) is str:
-            append(b"\x02" + _string(campaign))
+            append(b"\x02" + string_bytes(campaign))
         else:
             return None
         return b"".join(parts)
@@ -285,12 +256,12 @@ def _writer(payload_index: bytes, branch_indexes: list[bytes], result_index: byt
         optional = (result.campaign_id, result.provider_message_id, result.reason)
         if middle is None or not all(type(value) is str for value in strings):
             return None
-        parts = [_string(event_id), _string(customer_id), middle, *map(_string, strings)]
+        parts = [string_bytes(event_id), string_bytes(customer_id), middle, *map(string_bytes, strings)]
         for value in optional:
             if value is None:
                 parts.append(b"\x00")
             elif type(value) is str:
-                parts.append(b"\x02" + _string(value))
+                parts.append(b"\x02" + string_bytes(value))
             else:
                 return None
         return b"".join(parts)
@@ -302,8 +273,8 @@ def _middle(times: tuple[object, object, object], payload_index: bytes) -> bytes
     """occurred_at, received_at, source and the payload's union index, encoded."""
     occurred, received, source = times
     for millis in (occurred, received):
-        if type(millis) is not int or not _LONG_MIN <= millis <= _LONG_MAX:
+        if type(millis) is not int or not LONG_MIN <= millis <= LONG_MAX:
             return None
     if type(source) is not str:
         return None
-    return encode_long(occurred) + encode_long(received) + _string(source) + payload_index  # type: ignore[arg-type]
+    return encode_long(occurred) + encode_long(received) + string_bytes(source) + payload_index  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import structlog
@@ -40,7 +40,7 @@ from engine.segments.membership import (
 from engine.segments.membership import update as update_memberships
 from engine.state import CustomerState, evolve, from_document, to_document
 from engine.visitors import IDENTIFIED_AS, is_anonymous, merged_payloads
-from schemas.codec import decode_envelope, encode, encode_envelope, encode_typed
+from schemas.codec import decode_envelope, encode, encode_envelope, encode_segment_changes, encode_typed
 from streams import metrics
 from streams.contact_directory import contact_records
 from streams.customer_store import FUNNEL_COUNTS_KEY, SEGMENTS_EVALUATED_KEY, CustomerStore
@@ -48,6 +48,7 @@ from streams.producer import Delivered, OutRecord, ProduceFailed, Producer
 from streams.segment_counts import SEGMENT_COUNTS_KEY, SegmentCounts
 from streams.timers import SegmentTimers
 
+_T = TypeVar("_T")
 log = structlog.get_logger(__name__)
 
 SEND_ATTEMPTS = 6
@@ -572,20 +573,12 @@ class CustomerProcessor:
     ) -> None:
         """Add SegmentChange records; with no causing event (a backfill) the cause names the version."""
         counted = outcome.segment_changes
-        for change in changes:
-            value = encode_typed(
-                "SegmentChange",
-                {
-                    "customer_id": customer_id,
-                    "segment_id": change.segment_id,
-                    "segment_version": change.version,
-                    "change": change.kind,
-                    "caused_by_event_id": event_id or f"backfill:{change.segment_id}:{change.version}",
-                    "occurred_at": change.at_ms,
-                },
-            )
-            # Same partition number as the event: customer-keyed topics are co-partitioned.
-            out.append(OutRecord(self._segment_changes_topic, key, value, partition))
+        topic = self._segment_changes_topic
+        # Same partition number as the event: customer-keyed topics are co-partitioned.
+        for change, value in zip(
+            changes, encode_segment_changes(customer_id, event_id, changes), strict=True
+        ):
+            out.append(OutRecord(topic, key, value, partition))
             counted[(change.segment_id, change.kind)] = counted.get((change.segment_id, change.kind), 0) + 1
 
     async def commit(self, batch: PreparedBatch) -> BatchOutcome:
@@ -593,12 +586,12 @@ class CustomerProcessor:
 
         Batches must be committed in the order they were prepared.
         """
-        delivered = await self._send(batch.outputs)
-        delivered += await self._send(batch.changelog)
-        return self._persist(batch, delivered)
+        await self._send(self._producer.send_counted, batch.outputs)
+        return self._persist(batch, await self._send(self._producer.send_batch, batch.changelog))
 
     def send(self, batch: PreparedBatch) -> asyncio.Future[list[Delivered]]:
-        """Produce a prepared batch's outputs now and its changelog once they are acked.
+        """Produce a prepared batch's outputs now and its changelog once they are acked; the future
+        gives the changelog's acks (their offsets), which ``finish`` needs.
 
         Outputs first: a crash in between leaves outputs without the state that produced them,
         so the replay of the batch's events (their offsets are not committed) emits the same
@@ -621,7 +614,7 @@ class CustomerProcessor:
         self, batch: PreparedBatch, previous: asyncio.Future[None] | None, queued: asyncio.Future[None]
     ) -> list[Delivered]:
         try:
-            delivered = await self._producer.send_batch(batch.outputs)
+            await self._producer.send_counted(batch.outputs)
             if previous is not None:
                 await previous
             changelog_acked = self._producer.send_batch(batch.changelog)
@@ -630,17 +623,16 @@ class CustomerProcessor:
             queued.exception()  # retrieved here: the pump reports the batch's own failure
             raise
         queued.set_result(None)
-        return delivered + await changelog_acked
+        return await changelog_acked
 
     async def finish(self, batch: PreparedBatch, sent: asyncio.Future[list[Delivered]]) -> BatchOutcome:
         """Wait for a sent batch's acks and write its states to RocksDB (in send order)."""
         return self._persist(batch, await sent)
 
-    def _persist(self, batch: PreparedBatch, delivered: list[Delivered]) -> BatchOutcome:
-        changelog = self._store.changelog_topic
+    def _persist(self, batch: PreparedBatch, changelog_acks: list[Delivered]) -> BatchOutcome:
         last_changelog_offset: dict[int, int] = {}
-        for report in delivered:
-            if report.topic == changelog and report.offset > last_changelog_offset.get(report.partition, -1):
+        for report in changelog_acks:
+            if report.offset > last_changelog_offset.get(report.partition, -1):
                 last_changelog_offset[report.partition] = report.offset
         for partition, values in batch.written.items():
             self._store.write(partition, values, last_changelog_offset[partition])
@@ -658,7 +650,7 @@ class CustomerProcessor:
         self._record_metrics(batch.outcome, batch.received, batch.started)
         return batch.outcome
 
-    async def _send(self, out: list[OutRecord]) -> list[Delivered]:
+    async def _send(self, send: Callable[[list[OutRecord]], asyncio.Future[_T]], out: list[OutRecord]) -> _T:
         """Produce the batch's records, retrying while Kafka says it may work later.
 
         Re-sending is safe: changelog records carry whole states, outputs carry deterministic ids.
@@ -666,7 +658,7 @@ class CustomerProcessor:
         """
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
-                return await self._producer.send_batch(out)
+                return await send(out)
             except ProduceFailed as exc:
                 if not exc.retriable or attempt == SEND_ATTEMPTS:
                     raise

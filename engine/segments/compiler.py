@@ -67,7 +67,9 @@ class Rule:
     time_dependent: bool
     # One evaluator per condition node (by id), for next_change_ms and explain.
     parts: dict[int, Evaluator] = field(repr=False)
-    # What next_change_ms works out once per comparison node (by id): see ``timing``.
+    # The evaluator of the whole condition (``parts`` of its root).
+    check: Evaluator = field(repr=False)
+    # The rule's timing, compiled by next_change_ms the first time it is asked: see ``timing``.
     timing: dict[int, Any] = field(default_factory=dict, repr=False)
 
     def __eq__(self, other: object) -> bool:
@@ -89,12 +91,12 @@ def compile_rule(condition: Condition) -> Rule:
     check(condition)
     parts: dict[int, Evaluator] = {}
     _compile(condition, parts)
-    return Rule(condition, _inputs(condition), is_time_dependent(condition), parts)
+    return Rule(condition, _inputs(condition), is_time_dependent(condition), parts, parts[id(condition)])
 
 
 def evaluate(rule: Rule, context: EvaluationContext) -> bool:
     """Whether the customer in ``context`` matches ``rule``. Never raises for any profile."""
-    return rule.parts[id(rule.condition)](context)
+    return rule.check(context)
 
 
 def _compile(node: Condition, parts: dict[int, Evaluator]) -> Evaluator:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from engine.behaviour import EMPTY_HISTORY, BehaviourHistory
-from engine.segments.calendar import date_at, is_known_zone, zone
+from engine.segments.calendar import date_at, day_of, is_known_zone, zone
 from engine.values import AttributeValue
 
 # The profile attribute that holds a customer's IANA time zone.
@@ -40,6 +40,8 @@ class EvaluationContext:
     _today: list[tuple[int, str, dt.date]] = field(
         default_factory=list, init=False, compare=False, repr=False
     )
+    # Local days of date and timestamp attributes, by name: several rules read the same one.
+    _days: dict[str, dt.date | None] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
     def for_customer(
@@ -74,6 +76,14 @@ class EvaluationContext:
             return cache[0][2]
         day = date_at(self.now_ms, self.zone)
         cache[:] = [(self.now_ms, self.timezone, day)]
+        return day
+
+    def day_of_attribute(self, name: str) -> dt.date | None:
+        """The local calendar day of the date or timestamp attribute ``name`` (None for others)."""
+        days = self._days
+        if name in days:
+            return days[name]
+        day = days[name] = day_of(self.attributes.get(name), self.zone)
         return day
 
 

@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import Any
 
 from engine import behaviour
-from engine.segments.calendar import age_on, day_of, next_birthday
+from engine.segments.calendar import age_on, next_birthday
 from engine.segments.context import EvaluationContext
 from engine.segments.durations import duration_ms
 from engine.segments.nodes import (
@@ -78,7 +78,7 @@ def getter(node: Operand) -> Getter:
 
 def _age(attribute: str) -> Getter:
     def age(context: EvaluationContext) -> int | None:
-        born = day_of(context.attributes.get(attribute), context.zone)
+        born = context.day_of_attribute(attribute)
         return None if born is None else age_on(born, context.today)
 
     return age
@@ -86,7 +86,7 @@ def _age(attribute: str) -> Getter:
 
 def _days_since(attribute: str) -> Getter:
     def days_since(context: EvaluationContext) -> int | None:
-        day = day_of(context.attributes.get(attribute), context.zone)
+        day = context.day_of_attribute(attribute)
         return None if day is None else (context.today - day).days
 
     return days_since
@@ -94,7 +94,7 @@ def _days_since(attribute: str) -> Getter:
 
 def _is_birthday(attribute: str, within_days: int) -> Getter:
     def is_birthday(context: EvaluationContext) -> bool | None:
-        born = day_of(context.attributes.get(attribute), context.zone)
+        born = context.day_of_attribute(attribute)
         if born is None:
             return None
         today = context.today

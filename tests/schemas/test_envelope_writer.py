@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.events import CustomerUpdate, DeliveryResult, Envelope, Tick
+from schemas.avro_binary import encode_long
 from schemas.codec import DEFAULT_CODEC, ENVELOPE, encode_envelope, encode_event
-from schemas.envelope_writer import compile_writer, encode_long
+from schemas.envelope_writer import compile_writer
 from schemas.errors import EncodeError
 from schemas.events import envelope_to_avro
 

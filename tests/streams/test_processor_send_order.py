@@ -19,24 +19,31 @@ from streams.producer import Delivered, OutRecord, ProduceFailed
 
 
 class HeldProducer:
-    """Records what is produced; each ``send_batch`` is acked when the test says so."""
+    """Records what is produced; each write is acked when the test says so."""
 
     def __init__(self) -> None:
         self.sent: list[list[str]] = []
-        self.acks: dict[str, asyncio.Future[list[Delivered]]] = {}
+        self.acks: dict[str, tuple[asyncio.Future[Any], int]] = {}
 
     def send_batch(self, records: Sequence[OutRecord]) -> asyncio.Future[list[Delivered]]:
+        return self._held(records, counted=False)
+
+    def send_counted(self, records: Sequence[OutRecord]) -> asyncio.Future[int]:
+        return self._held(records, counted=True)
+
+    def _held(self, records: Sequence[OutRecord], *, counted: bool) -> asyncio.Future[Any]:
         names = [(record.key or b"").decode() for record in records]
         self.sent.append(names)
-        future: asyncio.Future[list[Delivered]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if not names:
-            future.set_result([])
-        for name in names:
-            self.acks[name] = future
+            future.set_result(0 if counted else [])
+        for offset, name in enumerate(names):
+            self.acks[name] = (future, -1 if counted else offset)
         return future
 
     def ack(self, name: str) -> None:
-        self.acks[name].set_result([Delivered("topic", 0, 0)])
+        future, offset = self.acks[name]
+        future.set_result(1 if offset < 0 else [Delivered("changelog", 0, offset)])
 
 
 def batch(outputs: list[str], changelog: list[str]) -> PreparedBatch:
@@ -74,7 +81,7 @@ async def test_a_batch_state_is_produced_only_after_its_outputs_are_acked() -> N
     assert producer.sent == [["delivery-1"], ["state-1"]]
     assert not sent.done()  # the batch is finished when its state is acked too
     producer.ack("state-1")
-    assert len(await sent) == 2
+    assert await sent == [Delivered("changelog", 0, 0)]  # the state's offset, for RocksDB
 
 
 async def test_states_keep_the_order_of_their_batches_when_later_outputs_are_acked_first() -> None:
@@ -109,7 +116,7 @@ async def test_a_batch_whose_outputs_failed_never_writes_its_state_nor_any_later
     first = sender.send(batch(["delivery-1"], ["state-1"]))
     second = sender.send(batch(["delivery-2"], ["state-2"]))
     await settle()
-    producer.acks["delivery-1"].set_exception(ProduceFailed("broker gone", retriable=False))
+    producer.acks["delivery-1"][0].set_exception(ProduceFailed("broker gone", retriable=False))
     producer.ack("delivery-2")
     with pytest.raises(ProduceFailed):
         await first

@@ -18,6 +18,7 @@ from engine.segments import (
 )
 from engine.segments.calendar import midnight_ms, zone
 from engine.segments.nodes import Condition
+from engine.segments.timing import evaluate_timed
 from tests.engine.segments.factories import DAY_MS, HOUR_MS, NOW, make_context, make_history, ms, utc
 from tests.engine.segments.strategies import (
     conditions,
@@ -46,7 +47,7 @@ def flips_exactly_at(rule_text: str, context: EvaluationContext) -> int:
 
 
 def test_rules_that_only_events_can_change_have_no_next_change() -> None:
-    for text in ('balance > 5', 'ever(event="x")', 'count(event="x") > 2', 'in_segment("a")'):
+    for text in ("balance > 5", 'ever(event="x")', 'count(event="x") > 2', 'in_segment("a")'):
         rule = rule_from_text(text)
         assert not rule.time_dependent
         assert next_change_ms(rule, make_context({"balance": 1})) is None
@@ -96,9 +97,7 @@ def test_days_since_equal_to_a_number_is_true_for_one_day() -> None:
     context = make_context({"last_login": dt.date(2024, 6, 1)})
     start = flips_exactly_at("days_since(last_login) == 10", context)
     assert start == ms(utc(2024, 6, 11))
-    assert flips_exactly_at("days_since(last_login) == 10", at(context, start)) == ms(
-        utc(2024, 6, 12)
-    )
+    assert flips_exactly_at("days_since(last_login) == 10", at(context, start)) == ms(utc(2024, 6, 12))
 
 
 def test_age_crossing_is_the_birthday_in_the_customers_zone() -> None:
@@ -125,9 +124,7 @@ def test_birthday_window_opens_and_closes_at_local_midnights() -> None:
 
 def test_a_birthday_compared_with_false_changes_when_the_window_opens() -> None:
     context = make_context({"birth_date": dt.date(1990, 6, 20)})
-    assert flips_exactly_at('is_birthday(birth_date, within="3d") == false', context) == ms(
-        utc(2024, 6, 17)
-    )
+    assert flips_exactly_at('is_birthday(birth_date, within="3d") == false', context) == ms(utc(2024, 6, 17))
 
 
 def test_an_and_with_a_part_that_stays_false_never_changes() -> None:
@@ -223,3 +220,12 @@ def test_a_time_dependent_clause_flips_exactly_at_its_next_change(
     if moment is not None:
         assert evaluate(rule, at(customer, moment - 1)) is result
         assert evaluate(rule, at(customer, moment)) is not result, to_text(rule)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(time_dependent_clauses, conditions), st.one_of(timed_contexts(), contexts()))
+def test_a_rule_judged_in_one_pass_agrees_with_its_evaluation_and_timing(
+    condition: Condition, customer: EvaluationContext
+) -> None:
+    rule = compile_rule(condition)
+    assert evaluate_timed(rule, customer) == (evaluate(rule, customer), next_change_ms(rule, customer))
