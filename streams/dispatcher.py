@@ -27,9 +27,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -58,6 +58,7 @@ from streams.rate_limit import RateLimiter
 from streams.sent_ledger import SENT_TABLE, Finished, SentLedger
 
 log = structlog.get_logger(__name__)
+Sent = TypeVar("Sent")
 
 SEND_ATTEMPTS = 6  # Kafka writes of results and ledger records
 # Batches of finished deliveries start at most this often (or when this many wait). Each batch
@@ -468,13 +469,14 @@ class Dispatcher:
             if not batch:
                 continue
             try:
-                await self._producer_send_with_retries([record for item in batch for record in item.records])
+                results = [record for item in batch for record in item.records]
+                await self._with_retries(self._producer.send_counted, results)  # no offsets needed
                 entries = [
                     OutRecord(changelog, item.key, item.value, item.partition)
                     for item in batch
                     if item.key is not None
                 ]
-                delivered = await self._producer_send_with_retries(entries)
+                delivered = await self._with_retries(self._producer.send_batch, entries)
                 last: dict[int, int] = {}
                 for report in delivered:
                     last[report.partition] = max(report.offset, last.get(report.partition, -1))
@@ -500,10 +502,12 @@ class Dispatcher:
                 self._forget(item.delivery_id, 1)
             metrics.DELIVERIES_PENDING.set(self._pending)
 
-    async def _producer_send_with_retries(self, records: list[OutRecord]) -> list[Any]:
+    async def _with_retries(
+        self, send: Callable[[list[OutRecord]], Awaitable[Sent]], records: list[OutRecord]
+    ) -> Sent:
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
-                return await self._producer.send_batch(records)
+                return await send(records)
             except ProduceFailed as exc:
                 if not exc.retriable or attempt == SEND_ATTEMPTS:
                     raise

@@ -90,6 +90,12 @@ class Producer:
             future.set_result(reports)
         return future
 
+    def send_counted(self, records: Sequence[OutRecord]) -> asyncio.Future[int]:
+        reported = self.send_batch(records)
+        counted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        reported.add_done_callback(lambda done: counted.set_result(len(done.result())))
+        return counted
+
     def release(self) -> None:
         self.held = False
         waiting, self._waiting = self._waiting, []
