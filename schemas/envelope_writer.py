@@ -1,6 +1,8 @@
-"""A hand-written Avro writer for the Envelopes of profile updates, byte for byte fastavro's.
+"""A hand-written Avro writer for the Envelopes of profile updates and delivery results, byte for
+byte fastavro's.
 
-Profile updates (``CustomerUpdate``) are most of what imports and the API append, and fastavro
+Profile updates (``CustomerUpdate``) are most of what imports and the API append, delivery results
+(``DeliveryResult``) one per message the dispatchers send, and fastavro
 spends most of an import row's time walking the Envelope schema (a union of nine records, a map
 of a union of eight branches). This writer knows that layout: it writes the fields in order,
 with the union indexes and the map keys encoded once, and the values by their exact Python type.
@@ -17,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.events import CustomerUpdate, Envelope, Payload
+from engine.events import CustomerUpdate, DeliveryResult, Envelope, Payload
 from schemas.avro_binary import LONG_MAX, LONG_MIN, SMALL_LONGS, encode_long, long_bytes, string_bytes
 from schemas.catalog import NAMESPACE
 
@@ -42,6 +44,15 @@ _ENVELOPE_FIELDS = (
     ("source", "string"),
 )
 _CUSTOMER_UPDATE = f"{NAMESPACE}.CustomerUpdate"
+_DELIVERY_RESULT = f"{NAMESPACE}.DeliveryResult"
+_DELIVERY_RESULT_FIELDS: list[tuple[str, object]] = [
+    ("delivery_id", "string"),
+    ("status", "string"),
+    ("channel", "string"),
+    ("campaign_id", ["null", "string"]),
+    ("provider_message_id", ["null", "string"]),
+    ("reason", ["null", "string"]),
+]
 _VALUE_BRANCHES = (
     "string", "long", "double", "boolean",
     f"{NAMESPACE}.DateValue", f"{NAMESPACE}.TimestampValue", f"{NAMESPACE}.StringList",
@@ -79,8 +90,16 @@ def compile_writer(envelope_schema: Mapping[str, Any]) -> EnvelopeWriter | None:
     for record, expected in _VALUE_RECORDS.items():
         if _record_fields(values[branches.index(record)]) != expected:
             return None
+    result_index = None  # results go to fastavro when their layout is not the one written here
+    if (
+        _DELIVERY_RESULT in names
+        and _record_fields(payloads[names.index(_DELIVERY_RESULT)]) == _DELIVERY_RESULT_FIELDS
+    ):
+        result_index = long_bytes(names.index(_DELIVERY_RESULT))
     return _writer(
-        long_bytes(names.index(_CUSTOMER_UPDATE)), [long_bytes(branches.index(b)) for b in _VALUE_BRANCHES]
+        long_bytes(names.index(_CUSTOMER_UPDATE)),
+        [long_bytes(branches.index(b)) for b in _VALUE_BRANCHES],
+        result_index,
     )
 
 
@@ -112,7 +131,7 @@ def _record_fields(kind: object) -> list[tuple[str, object]] | None:
     return [(f["name"], _plain(f["type"])) for f in kind["fields"]]
 
 
-def _writer(payload_index: bytes, branch_indexes: list[bytes]) -> EnvelopeWriter:
+def _writer(payload_index: bytes, branch_indexes: list[bytes], result_index: bytes | None) -> EnvelopeWriter:
     string_tag, long_tag, double_tag, boolean_tag, date_tag, timestamp_tag, list_tag = branch_indexes
     true, false = boolean_tag + b"\x01", boolean_tag + b"\x00"
     empty_list = list_tag + b"\x00"
@@ -165,7 +184,11 @@ def _writer(payload_index: bytes, branch_indexes: list[bytes]) -> EnvelopeWriter
         source: str,
         payload: Payload,
     ) -> bytes | None:
-        if type(payload) is not CustomerUpdate or type(event_id) is not str or type(customer_id) is not str:
+        if type(event_id) is not str or type(customer_id) is not str:
+            return None
+        if type(payload) is DeliveryResult and result_index is not None:
+            return write_result(event_id, customer_id, occurred_at_ms, received_at_ms, source, payload)
+        if type(payload) is not CustomerUpdate:
             return None
         times = (occurred_at_ms, received_at_ms, source)
         middle = middles.get(times)
@@ -217,6 +240,30 @@ def _writer(payload_index: bytes, branch_indexes: list[bytes]) -> EnvelopeWriter
             append(b"\x02" + string_bytes(campaign))
         else:
             return None
+        return b"".join(parts)
+
+    def write_result(
+        event_id: str,
+        customer_id: str,
+        occurred_at_ms: int,
+        received_at_ms: int,
+        source: str,
+        result: DeliveryResult,
+    ) -> bytes | None:
+        assert result_index is not None
+        middle = _middle((occurred_at_ms, received_at_ms, source), result_index)
+        strings = (result.delivery_id, result.status, result.channel)
+        optional = (result.campaign_id, result.provider_message_id, result.reason)
+        if middle is None or not all(type(value) is str for value in strings):
+            return None
+        parts = [string_bytes(event_id), string_bytes(customer_id), middle, *map(string_bytes, strings)]
+        for value in optional:
+            if value is None:
+                parts.append(b"\x00")
+            elif type(value) is str:
+                parts.append(b"\x02" + string_bytes(value))
+            else:
+                return None
         return b"".join(parts)
 
     return EnvelopeWriter(write, write_fields)

@@ -1,7 +1,8 @@
 """The channel dispatchers: deliveries from ``refract.deliveries`` to the providers, once, with results.
 
 One consumer of the deliveries topic per worker (a ``BatchTopic``, like the customer processor)
-hands each delivery to its channel's lane. Per delivery:
+hands each delivery to its channel's lane: a queue served by as many long-lived senders as the
+channel's concurrency (no task per delivery). Per delivery:
 
 1. skip it if its id is in the ledger of finished ids (a replay after a crash or a rebalance);
 2. if it is expired, record ``failed`` (reason ``expired``) without calling anyone;
@@ -26,9 +27,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -45,12 +46,11 @@ from engine.events import (
     ContactUpdate,
     DeliveryResult,
     DeliveryStatus,
-    Envelope,
     PushToken,
 )
 from engine.settings import Settings
 from engine.topics import TopicNames
-from schemas.codec import decode, encode_dead_letter, encode_envelope
+from schemas.codec import decode, encode_dead_letter, encode_event
 from streams import metrics
 from streams.batch_topic import BatchTopic, EventBuffer, batch_topic
 from streams.producer import OutRecord, ProduceFailed, Producer
@@ -58,8 +58,16 @@ from streams.rate_limit import RateLimiter
 from streams.sent_ledger import SENT_TABLE, Finished, SentLedger
 
 log = structlog.get_logger(__name__)
+Sent = TypeVar("Sent")
 
 SEND_ATTEMPTS = 6  # Kafka writes of results and ledger records
+# Batches of finished deliveries start at most this often (or when this many wait). Each batch
+# costs two produce requests, and the results a fetch and a batch of the customer processor on
+# the worker that folds them: at a few hundred deliveries per second, batches taken as soon as
+# one delivery ends held a handful each, and these per-batch costs outweighed the dispatcher's
+# per-delivery work. Finishing a delivery 50 ms later delays its ack and result, not its send.
+FINISH_EVERY_S = 0.05
+FINISH_AT_ONCE = 1000
 
 
 class DeliveryBuffer(EventBuffer):
@@ -105,22 +113,59 @@ class Outcome:
     expired: bool = False
 
 
-class _Finishing:
-    """A delivery's records to write, then its ledger entry; ``done`` resolves when both are in Kafka."""
+class _Job:
+    """A delivery on its way through a lane: the record to ack, its provider, the attempts made."""
 
-    __slots__ = ("done", "key", "partition", "records", "value")
+    __slots__ = ("attempt", "delivery", "event", "provider", "timer")
+
+    def __init__(self, event: Any, delivery: Delivery, provider: Provider) -> None:
+        self.event = event
+        self.delivery = delivery
+        self.provider = provider
+        self.attempt = 0
+        self.timer: asyncio.TimerHandle | None = None  # while it waits to be tried again
+
+
+class _Finishing:
+    """A finished record's results to write, then its ledger entry (none for an undecodable
+    record), then the records to ack: itself and the copies of its id that came meanwhile."""
+
+    __slots__ = ("channel", "delivery_id", "event", "key", "partition", "records", "value")
 
     def __init__(
-        self, records: list[OutRecord], partition: int, key: bytes, value: bytes, done: asyncio.Future[None]
+        self,
+        event: Any,
+        records: list[OutRecord],
+        partition: int,
+        delivery: Delivery | None = None,
+        value: bytes | None = None,
     ) -> None:
+        self.event = event
         self.records = records
         self.partition = partition
-        self.key = key
+        self.channel = delivery.channel if delivery is not None else None
+        self.delivery_id = delivery.delivery_id if delivery is not None else None
+        self.key = self.delivery_id.encode() if self.delivery_id is not None else None
         self.value = value
-        self.done = done
+
+
+class _Series:
+    """The metric series of one (channel, provider), looked up once instead of per delivery."""
+
+    __slots__ = ("latency", "retried", "sent")
+
+    def __init__(self, channel: Channel, provider: str) -> None:
+        self.sent = metrics.DELIVERIES_SENT.labels(channel, provider)
+        self.retried = metrics.DELIVERIES_RETRIED.labels(channel, provider)
+        self.latency = metrics.PROVIDER_LATENCY.labels(provider)
 
 
 class Dispatcher:
+    """Takes deliveries in order and hands each to its channel's lane: ``concurrency(channel)``
+    senders that live as long as the dispatcher, each making one provider call at a time. A
+    delivery to retry leaves its lane for the backoff and queues again; a finished one joins the
+    next batch of results and ledger entries (``_finish_forever``), which acks it."""
+
     def __init__(
         self,
         providers: Providers,
@@ -139,69 +184,111 @@ class Dispatcher:
         self._settings = settings
         self._clock_ms = clock_ms
         self._random = random_unit
-        self._lanes: dict[Channel, asyncio.Semaphore] = {
-            channel: asyncio.Semaphore(settings.concurrency(channel)) for channel in CHANNELS
-        }
+        self._lanes: dict[Channel, asyncio.Queue[_Job]] = {channel: asyncio.Queue() for channel in CHANNELS}
         self._limits = {provider.name: RateLimiter(rate_of(settings, provider)) for provider in providers}
-        self._pending = asyncio.Semaphore(settings.max_pending)
-        self._in_flight: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._series: dict[tuple[Channel, str], _Series] = {}
+        self._skipped = {channel: metrics.DELIVERIES_SKIPPED.labels(channel) for channel in CHANNELS}
+        self._pending = 0  # records taken and not finished (sending, waiting to retry, finishing)
+        self._room = asyncio.Event()
+        self._room.set()
+        # Ids being sent, with the records of the same id that came meanwhile (acked with the first).
+        self._in_flight: dict[str, list[Any]] = {}
+        self._retrying: set[_Job] = set()
         self._finishing: list[_Finishing] = []
         self._finish_wanted = asyncio.Event()
 
     async def run(self, topic: BatchTopic) -> None:
         """Forever: take deliveries and start each (at most ``max_pending`` unfinished at once)."""
-        finisher = asyncio.ensure_future(self._finish_forever())
+        workers = [asyncio.ensure_future(self._finish_forever())]
+        for channel in CHANNELS:
+            for _ in range(self._settings.concurrency(channel)):
+                workers.append(asyncio.ensure_future(self._send_forever(channel)))
+        max_pending = self._settings.max_pending
         try:
             while True:
                 for event in await topic.buffer.take(500, 0.0):
-                    await self._pending.acquire()
-                    task = asyncio.ensure_future(self._dispatch(event))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._finished)
-                    metrics.DELIVERIES_PENDING.set(len(self._tasks))
+                    while self._pending >= max_pending:
+                        self._room.clear()
+                        await self._room.wait()
+                    self._start(event)
+                metrics.DELIVERIES_PENDING.set(self._pending)
         finally:
-            finisher.cancel()
-            for task in list(self._tasks):
-                task.cancel()
+            for job in self._retrying:
+                if job.timer is not None:
+                    job.timer.cancel()
+            for worker in workers:
+                worker.cancel()
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._pending.release()
-        metrics.DELIVERIES_PENDING.set(len(self._tasks))
-        if not task.cancelled() and task.exception() is not None:
-            log.error("dispatch.crashed", error=repr(task.exception()))
-
-    async def _dispatch(self, event: Any) -> None:
+    def _start(self, event: Any) -> None:
+        """Steps 1-2 of the module doc for one record; a delivery to send goes to its lane."""
         message = event.message
         try:
             delivery = self._decode(message.value)
         except RefractError as error:
-            await self._write([self._dead_letter_record(message, error)])
+            self._pending += 1
+            self._finish_later(
+                _Finishing(event, [self._dead_letter_record(message, error)], message.partition)
+            )
+            return
+        waiting = self._in_flight.get(delivery.delivery_id)
+        if waiting is not None:  # the same id twice in a row (a replayed outbox): ack with the first
+            self._pending += 1
+            waiting.append(event)
+            return
+        if self._ledger.read(message.partition, delivery.delivery_id) is not None:
+            self._skipped[delivery.channel].inc()
             event.ack()
             return
-        earlier = self._in_flight.get(delivery.delivery_id)
-        if earlier is not None:  # the same id twice in a row (a replayed outbox): wait for the first
-            await asyncio.shield(earlier)
-            metrics.DELIVERIES_SKIPPED.labels(delivery.channel).inc()
-            event.ack()
-            return
-        current = asyncio.current_task()
-        assert current is not None
-        self._in_flight[delivery.delivery_id] = current
+        self._pending += 1
+        self._in_flight[delivery.delivery_id] = []
         try:
-            if self._ledger.read(message.partition, delivery.delivery_id) is not None:
-                metrics.DELIVERIES_SKIPPED.labels(delivery.channel).inc()
-                event.ack()
+            if delivery.is_expired(self._clock_ms()):
+                self._finish(event, delivery, self._expired(delivery, "none"))
                 return
-            outcome = await self.deliver(delivery)
-            await self._finish(message, delivery, outcome)
-            event.ack()
-        finally:
-            del self._in_flight[delivery.delivery_id]
+            try:
+                provider = self._providers.for_delivery(delivery)
+            except ChannelError as error:
+                metrics.DELIVERIES_FAILED.labels(delivery.channel, "failed").inc()
+                outcome = Outcome("failed", "none", reason=error.message, dead_letter=error)
+                self._finish(event, delivery, outcome)
+                return
+            self._lanes[delivery.channel].put_nowait(_Job(event, delivery, provider))
+        except Exception as exc:  # a bug must not stop the dispatcher: the record stays unacked
+            self._crashed(delivery, exc)
+
+    async def _send_forever(self, channel: Channel) -> None:
+        """One sender of a lane: a provider call at a time (step 3 of the module doc)."""
+        lane = self._lanes[channel]
+        while True:
+            job = await lane.get()
+            job.attempt += 1
+            try:
+                ended = await self._attempt(job.delivery, job.provider, job.attempt)
+                if isinstance(ended, Outcome):
+                    self._finish(job.event, job.delivery, ended)
+                else:  # off the lane while it waits, so that the other deliveries go on
+                    job.timer = asyncio.get_running_loop().call_later(ended, self._retry, job)
+                    self._retrying.add(job)
+            except Exception as exc:  # a bug must not stop the lane: the record stays unacked
+                self._crashed(job.delivery, exc)
+
+    def _retry(self, job: _Job) -> None:
+        self._retrying.discard(job)
+        job.timer = None
+        try:
+            if job.delivery.is_expired(self._clock_ms()):
+                self._finish(job.event, job.delivery, self._expired(job.delivery, job.provider.name))
+            else:
+                self._lanes[job.delivery.channel].put_nowait(job)
+        except Exception as exc:
+            self._crashed(job.delivery, exc)
+
+    def _crashed(self, delivery: Delivery, exc: Exception) -> None:
+        log.error("dispatch.crashed", delivery_id=delivery.delivery_id, error=repr(exc))
+        self._forget(delivery.delivery_id, 1)
 
     async def deliver(self, delivery: Delivery) -> Outcome:
-        """Send one delivery, retrying what may work later; return how it ended."""
+        """Send one delivery on its own, retrying what may work later; return how it ended."""
         if delivery.is_expired(self._clock_ms()):
             return self._expired(delivery, "none")
         try:
@@ -209,55 +296,61 @@ class Dispatcher:
         except ChannelError as error:
             metrics.DELIVERIES_FAILED.labels(delivery.channel, "failed").inc()
             return Outcome("failed", "none", reason=error.message, dead_letter=error)
-        lane = self._lanes[delivery.channel]
-        limit = self._limits[provider.name]
-        policy = self._settings.retry
         attempt = 0
         while True:
             attempt += 1
-            async with lane:
-                await limit.acquire()
-                started = time.perf_counter()
-                try:
-                    receipt = await provider.send(delivery)
-                except ProviderError as error:
-                    metrics.PROVIDER_LATENCY.labels(provider.name).observe(time.perf_counter() - started)
-                    failure = error
-                except (
-                    Exception
-                ) as exc:  # a provider bug must not stall the partition: retry, then dead-letter
-                    log.exception("dispatch.provider_crashed", provider=provider.name)
-                    failure = ProviderError(f"unexpected {exc!r}", retriable=True, provider_code="unexpected")
-                else:
-                    metrics.PROVIDER_LATENCY.labels(provider.name).observe(time.perf_counter() - started)
-                    metrics.DELIVERIES_SENT.labels(delivery.channel, provider.name).inc()
-                    return Outcome("sent", provider.name, receipt.provider_message_id)
-            if isinstance(failure, InvalidPushToken):
-                return self._failed(delivery, provider, failure, removed_token=_token_of(delivery, provider))
-            if not failure.retriable:
-                dead = failure if failure.status == "failed" else None
-                return self._failed(delivery, provider, failure, dead_letter=dead)
-            delay_s = policy.delay_s(attempt, failure.retry_after_s, self._random())
-            if delay_s is None:
-                exhausted = ProviderError(
-                    f"gave up after {attempt} attempts: {failure.reason}",
-                    retriable=False,
-                    provider_code=failure.provider_code,
-                )
-                exhausted.code = "delivery_retries_exhausted"
-                return self._failed(delivery, provider, exhausted, dead_letter=exhausted)
-            metrics.DELIVERIES_RETRIED.labels(delivery.channel, provider.name).inc()
-            log.info(
-                "dispatch.retry",
-                delivery_id=delivery.delivery_id,
-                provider=provider.name,
-                attempt=attempt,
-                delay_s=round(delay_s, 3),
-                reason=failure.provider_code or failure.code,
-            )
-            await asyncio.sleep(delay_s)
+            ended = await self._attempt(delivery, provider, attempt)
+            if isinstance(ended, Outcome):
+                return ended
+            await asyncio.sleep(ended)
             if delivery.is_expired(self._clock_ms()):
                 return self._expired(delivery, provider.name)
+
+    async def _attempt(self, delivery: Delivery, provider: Provider, attempt: int) -> Outcome | float:
+        """One provider call: how the delivery ended, or the seconds to wait before the next try."""
+        series = self._series.get((delivery.channel, provider.name))
+        if series is None:
+            series = self._series[(delivery.channel, provider.name)] = _Series(
+                delivery.channel, provider.name
+            )
+        await self._limits[provider.name].acquire()
+        started = time.perf_counter()
+        try:
+            receipt = await provider.send(delivery)
+        except ProviderError as error:
+            series.latency.observe(time.perf_counter() - started)
+            failure = error
+        except Exception as exc:  # a provider bug must not stall the partition: retry, then dead-letter
+            log.exception("dispatch.provider_crashed", provider=provider.name)
+            failure = ProviderError(f"unexpected {exc!r}", retriable=True, provider_code="unexpected")
+        else:
+            series.latency.observe(time.perf_counter() - started)
+            series.sent.inc()
+            return Outcome("sent", provider.name, receipt.provider_message_id)
+        if isinstance(failure, InvalidPushToken):
+            return self._failed(delivery, provider, failure, removed_token=_token_of(delivery, provider))
+        if not failure.retriable:
+            dead = failure if failure.status == "failed" else None
+            return self._failed(delivery, provider, failure, dead_letter=dead)
+        delay_s = self._settings.retry.delay_s(attempt, failure.retry_after_s, self._random())
+        if delay_s is None:
+            exhausted = ProviderError(
+                f"gave up after {attempt} attempts: {failure.reason}",
+                retriable=False,
+                provider_code=failure.provider_code,
+            )
+            exhausted.code = "delivery_retries_exhausted"
+            return self._failed(delivery, provider, exhausted, dead_letter=exhausted)
+        series.retried.inc()
+        log.info(
+            "dispatch.retry",
+            delivery_id=delivery.delivery_id,
+            provider=provider.name,
+            attempt=attempt,
+            delay_s=round(delay_s, 3),
+            reason=failure.provider_code or failure.code,
+        )
+        return delay_s
 
     def _expired(self, delivery: Delivery, provider: str) -> Outcome:
         metrics.DELIVERIES_FAILED.labels(delivery.channel, "expired").inc()
@@ -302,23 +395,19 @@ class Dispatcher:
             provider_message_id=outcome.provider_message_id,
             reason=outcome.reason,
         )
-        envelopes = [
-            Envelope(f"{delivery.delivery_id}:result", delivery.customer_id, now_ms, now_ms, source, result)
+        # Partitioned by the customer id like every event (murmur2), whoever wrote the delivery.
+        events = self._topics.events
+        result_id = f"{delivery.delivery_id}:result"
+        records = [
+            OutRecord(
+                events, key, encode_event(result_id, delivery.customer_id, now_ms, now_ms, source, result)
+            )
         ]
         if outcome.removed_token is not None:
             update = ContactUpdate(remove_push_tokens=(outcome.removed_token,))
-            envelopes.append(
-                Envelope(
-                    f"{delivery.delivery_id}:token-removed",
-                    delivery.customer_id,
-                    now_ms,
-                    now_ms,
-                    source,
-                    update,
-                )
-            )
-        # Partitioned by the customer id like every event (murmur2), whoever wrote the delivery.
-        records = [OutRecord(self._topics.events, key, encode_envelope(e)) for e in envelopes]
+            removed_id = f"{delivery.delivery_id}:token-removed"
+            value = encode_event(removed_id, delivery.customer_id, now_ms, now_ms, source, update)
+            records.append(OutRecord(events, key, value))
         if outcome.dead_letter is not None:
             records.append(self._dead_letter_record(message, outcome.dead_letter))
         return records
@@ -337,70 +426,92 @@ class Dispatcher:
         )
         return OutRecord(self._topics.dead_letters, message.key, value)
 
-    async def _write(self, records: list[OutRecord]) -> None:
-        for attempt in range(1, SEND_ATTEMPTS + 1):
-            try:
-                await self._producer.send_batch(records)
-                return
-            except ProduceFailed as exc:
-                if not exc.retriable or attempt == SEND_ATTEMPTS:
-                    raise
-                log.warning("dispatch.write_retry", attempt=attempt, error=exc.message)
-                await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
-
-    async def _finish(self, message: Any, delivery: Delivery, outcome: Outcome) -> None:
-        """Write the outcome's records, then the ledger entry; returns once both are in Kafka."""
+    def _finish(self, event: Any, delivery: Delivery, outcome: Outcome) -> None:
+        """Queue the outcome's records and ledger entry for the next batch (steps 4-5)."""
+        message = event.message
         status = "expired" if outcome.expired else outcome.status
         value = Finished(status, outcome.provider_message_id, self._clock_ms()).to_bytes()
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         records = self._records(message, delivery, outcome)
-        self._finishing.append(
-            _Finishing(records, message.partition, delivery.delivery_id.encode(), value, done)
-        )
+        self._finish_later(_Finishing(event, records, message.partition, delivery, value))
+
+    def _finish_later(self, item: _Finishing) -> None:
+        self._finishing.append(item)
         self._finish_wanted.set()
-        await done
+
+    def _forget(self, delivery_id: str | None, count: int) -> int:
+        """Drop an id from the ones in flight; the number of records it stood for (``count`` and
+        the copies that came meanwhile) stop counting as pending."""
+        copies = self._in_flight.pop(delivery_id, None) if delivery_id is not None else None
+        released = count + (len(copies) if copies else 0)
+        self._pending -= released
+        self._room.set()
+        return released
 
     async def _finish_forever(self) -> None:
-        """Finish deliveries a batch at a time: their results acked, then their ledger entries.
+        """Finish deliveries a batch at a time: their results acked, then their ledger entries,
+        then the deliveries themselves.
 
         One produce round trip for the results and one for the ledger's changelog per batch, and
-        one RocksDB write per partition; deliveries that end while a batch is in flight form the
-        next one.
+        one RocksDB write per partition; deliveries that end while a batch is in flight, or within
+        ``FINISH_EVERY_S`` of its start, form the next one.
         """
         changelog = self._ledger.changelog_topic
+        loop = asyncio.get_running_loop()
+        started_s = loop.time() - FINISH_EVERY_S
         while True:
             await self._finish_wanted.wait()
+            wait_s = started_s + FINISH_EVERY_S - loop.time()
+            if wait_s > 0 and len(self._finishing) < FINISH_AT_ONCE:
+                await asyncio.sleep(wait_s)
+            started_s = loop.time()
             self._finish_wanted.clear()
             batch, self._finishing = self._finishing, []
             if not batch:
                 continue
             try:
-                await self._producer_send_with_retries([record for item in batch for record in item.records])
-                entries = [OutRecord(changelog, item.key, item.value, item.partition) for item in batch]
-                delivered = await self._producer_send_with_retries(entries)
+                results = [record for item in batch for record in item.records]
+                await self._with_retries(self._producer.send_counted, results)  # no offsets needed
+                entries = [
+                    OutRecord(changelog, item.key, item.value, item.partition)
+                    for item in batch
+                    if item.key is not None
+                ]
+                delivered = await self._with_retries(self._producer.send_batch, entries)
                 last: dict[int, int] = {}
                 for report in delivered:
                     last[report.partition] = max(report.offset, last.get(report.partition, -1))
                 by_partition: dict[int, dict[bytes, bytes]] = {}
                 for item in batch:
-                    by_partition.setdefault(item.partition, {})[item.key] = item.value
+                    if item.key is not None and item.value is not None:
+                        by_partition.setdefault(item.partition, {})[item.key] = item.value
                 for partition, values in by_partition.items():
                     self._ledger.write(partition, values, last[partition])
             except Exception as exc:  # the deliveries stay unacked: a replay redoes them
                 log.error("dispatch.finish_failed", deliveries=len(batch), error=repr(exc))
                 for item in batch:
-                    item.done.set_exception(exc)
+                    self._forget(item.delivery_id, 1)
+                metrics.DELIVERIES_PENDING.set(self._pending)
                 continue
             for item in batch:
-                item.done.set_result(None)
+                item.event.ack()
+                copies = self._in_flight.get(item.delivery_id) if item.delivery_id is not None else None
+                for copy in copies or ():
+                    if item.channel is not None:
+                        self._skipped[item.channel].inc()
+                    copy.ack()
+                self._forget(item.delivery_id, 1)
+            metrics.DELIVERIES_PENDING.set(self._pending)
 
-    async def _producer_send_with_retries(self, records: list[OutRecord]) -> list[Any]:
+    async def _with_retries(
+        self, send: Callable[[list[OutRecord]], Awaitable[Sent]], records: list[OutRecord]
+    ) -> Sent:
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
-                return await self._producer.send_batch(records)
+                return await send(records)
             except ProduceFailed as exc:
                 if not exc.retriable or attempt == SEND_ATTEMPTS:
                     raise
+                log.warning("dispatch.write_retry", attempt=attempt, error=exc.message)
                 await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
         raise AssertionError("unreachable")
 

@@ -12,7 +12,7 @@ from fastavro import schemaless_writer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.events import CustomerUpdate, Envelope, Tick
+from engine.events import CustomerUpdate, DeliveryResult, Envelope, Tick
 from schemas.avro_binary import encode_long
 from schemas.codec import DEFAULT_CODEC, ENVELOPE, encode_envelope, encode_event
 from schemas.envelope_writer import compile_writer
@@ -149,3 +149,53 @@ def test_an_event_encoded_from_its_fields_has_the_bytes_of_its_envelope(envelope
         envelope.payload,
     )
     assert encode_event(*fields) == encode_envelope(envelope)
+
+
+results = st.builds(
+    DeliveryResult,
+    delivery_id=TEXT,
+    status=st.sampled_from(["sent", "failed", "bounced", "rejected"]),
+    channel=st.sampled_from(["email", "sms", "push"]),
+    campaign_id=st.none() | TEXT,
+    provider_message_id=st.none() | TEXT,
+    reason=st.none() | TEXT,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.builds(Envelope, TEXT, TEXT, LONGS, LONGS, TEXT, results))
+def test_a_delivery_result_is_written_with_the_bytes_fastavro_writes(envelope: Envelope) -> None:
+    assert writer is not None
+    assert writer.envelope(envelope) == fastavro_bytes(envelope)[10:]
+    fields = (
+        envelope.event_id,
+        envelope.customer_id,
+        envelope.occurred_at_ms,
+        envelope.received_at_ms,
+        envelope.source,
+        envelope.payload,
+    )
+    assert encode_event(*fields) == fastavro_bytes(envelope)
+
+
+def test_a_delivery_result_with_a_value_of_another_type_is_left_to_fastavro() -> None:
+    assert writer is not None
+    odd = DeliveryResult("dlv_1", "sent", "email", campaign_id=7)  # type: ignore[arg-type]
+    assert writer.envelope(Envelope("dlv_1:result", "cust-1", 1, 2, "dispatcher:smtp", odd)) is None
+
+
+def test_another_layout_of_the_delivery_result_is_left_to_fastavro() -> None:
+    schema = dict(DEFAULT_CODEC._outputs[ENVELOPE].schema)
+    payloads = [
+        dict(p) if p.get("name") == "io.refract.DeliveryResult" else p for p in schema["fields"][5]["type"]
+    ]
+    result = next(p for p in payloads if p.get("name") == "io.refract.DeliveryResult")
+    result["fields"] = result["fields"][:-1]  # no reason
+    schema["fields"] = [*schema["fields"][:5], {**schema["fields"][5], "type": payloads}]
+    other = compile_writer(schema)
+    assert other is not None
+    envelope = Envelope(
+        "dlv_1:result", "cust-1", 1, 2, "dispatcher:smtp", DeliveryResult("dlv_1", "sent", "email")
+    )
+    assert other.envelope(envelope) is None
+    assert other.envelope(make_envelope(name="Ana")) is not None

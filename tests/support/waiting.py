@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -35,3 +36,20 @@ def wait_for(
         f"timed out after {timeout_s:.0f} s waiting for {message};"
         f" last result {last!r}, last error {last_error!r}"
     )
+
+
+async def wait_for_async(
+    condition: Callable[[], T | None],
+    *,
+    timeout_s: float = 10.0,
+    interval_s: float = 0.005,
+    message: str = "condition",
+) -> T:
+    """``wait_for`` inside an event loop: the loop runs on while the condition is false."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        await asyncio.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:.1f} s waiting for {message}")
