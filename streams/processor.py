@@ -38,7 +38,15 @@ from engine.segments.membership import (
     inputs_changed_by,
 )
 from engine.segments.membership import update as update_memberships
-from engine.state import CustomerState, evolve, from_document, to_document
+from engine.segments.reevaluation import Reevaluation
+from engine.state import (
+    CustomerState,
+    evolve,
+    from_document,
+    membership_view,
+    to_document,
+    with_memberships,
+)
 from engine.visitors import IDENTIFIED_AS, is_anonymous, merged_payloads
 from schemas.codec import decode_envelope, encode, encode_envelope, encode_typed
 from streams import metrics
@@ -62,6 +70,9 @@ class _Slot:
     state: CustomerState | None
     dirty: bool = False
     loaded: CustomerState | None = field(init=False)  # as read: the segment counts need both
+    # Set when a backfill changed the memberships of a stored document: what to write. ``state``
+    # and ``loaded`` are then membership views of it (see ``engine.state.membership_view``).
+    document: bytes | None = None
 
     def __post_init__(self) -> None:
         self.loaded = self.state
@@ -124,7 +135,7 @@ class PreparedBatch:
     outputs: list[OutRecord]  # deliveries, audit, segment changes, contacts, dead letters...
     changelog: list[OutRecord]  # the new states: produced only once the outputs are in Kafka
     written: dict[int, dict[bytes, bytes | None]]
-    states: dict[tuple[int, bytes], CustomerState | None]
+    states: dict[tuple[int, bytes], CustomerState | bytes | None]  # bytes: a document a backfill wrote
     received: list[int]
     started: float
 
@@ -169,8 +180,9 @@ class CustomerProcessor:
         self._events_topic = events_topic
         self._dead_letters_topic = dead_letters_topic
         self._clock_ms = clock_ms
-        # States folded by a prepared batch whose commit has not finished yet.
-        self._uncommitted: dict[tuple[int, bytes], CustomerState | None] = {}
+        # States folded by a prepared batch whose commit has not finished yet; the documents a
+        # backfill wrote are kept as written, and decoded only if read.
+        self._uncommitted: dict[tuple[int, bytes], CustomerState | bytes | None] = {}
         # Funnel counts of partitions written by a prepared batch not committed yet.
         self._uncommitted_funnel: dict[int, bytes] = {}
         # Resolved once the last sent batch's changelog records are queued in the producer.
@@ -186,13 +198,21 @@ class CustomerProcessor:
         Readers that scan the store (an export) overlay these, so they agree with the segment
         counts, which count prepared batches.
         """
-        return {key: state for (part, key), state in self._uncommitted.items() if part == partition}
+        return {
+            key: from_document(orjson.loads(state)) if isinstance(state, bytes) else state
+            for (part, key), state in self._uncommitted.items()
+            if part == partition
+        }
 
     def _load(self, partition: int, key: bytes) -> CustomerState | None:
         slot_key = (partition, key)
+        raw: CustomerState | bytes | None
         if slot_key in self._uncommitted:
-            return self._uncommitted[slot_key]
-        raw = self._store.read(partition, key)
+            raw = self._uncommitted[slot_key]
+            if not isinstance(raw, bytes):
+                return raw
+        else:
+            raw = self._store.read(partition, key)
         return from_document(orjson.loads(raw)) if raw is not None else None
 
     async def process(self, messages: Sequence[Any]) -> BatchOutcome:
@@ -294,15 +314,21 @@ class CustomerProcessor:
         changelog = self._store.changelog_topic
         has_timers = len(self.timers) > 0
         written: dict[int, dict[bytes, bytes | None]] = {}
-        states: dict[tuple[int, bytes], CustomerState | None] = {}
+        states: dict[tuple[int, bytes], CustomerState | bytes | None] = {}
+        dirty: list[tuple[int, CustomerState | None, CustomerState | None]] = []
         for slot_key, slot in slots.items():
             if not slot.dirty:
                 continue
             partition, key = slot_key
             state = slot.state
-            value = orjson.dumps(to_document(state)) if state is not None else None
+            if slot.document is not None:
+                value: bytes | None = slot.document
+                states[slot_key] = value
+            else:
+                value = orjson.dumps(to_document(state)) if state is not None else None
+                states[slot_key] = state
             written.setdefault(partition, {})[key] = value
-            states[slot_key] = state
+            dirty.append((partition, slot.loaded, state))
             out.append(OutRecord(changelog, key, value, partition))
             due_ms = state.due_ms if state is not None else None
             if due_ms is not None:
@@ -317,9 +343,7 @@ class CustomerProcessor:
             written.setdefault(partition, {})[FUNNEL_COUNTS_KEY] = counts
             self._uncommitted_funnel[partition] = counts
             out.append(OutRecord(changelog, FUNNEL_COUNTS_KEY, counts, partition))
-        counted = self.segment_counts.prepare(
-            (slot_key[0], slots[slot_key].loaded, state) for slot_key, state in states.items()
-        )
+        counted = self.segment_counts.prepare(dirty)
         for partition, record in counted.items():
             written.setdefault(partition, {})[SEGMENT_COUNTS_KEY] = record
             out.append(OutRecord(changelog, SEGMENT_COUNTS_KEY, record, partition))
@@ -408,18 +432,30 @@ class CustomerProcessor:
         budget: int,
     ) -> None:
         now_ms = self._clock_ms()
+        uncommitted = self._uncommitted
+        read = self._store.read
         for partition in sorted(self._backfill):
             work = self._backfill[partition]
             segments = [s for s in work.segments if s in index.segments]
+            reevaluation = Reevaluation.plan(index, segments)
+            started = budget
             for key in work.keys:
+                budget -= 1
                 slot_key = (partition, key)
                 slot = slots.get(slot_key)
                 if slot is None:
-                    slot = slots[slot_key] = _Slot(self._load(partition, key))
+                    raw = uncommitted[slot_key] if slot_key in uncommitted else read(partition, key)
+                    if raw is None or isinstance(raw, bytes):
+                        # Not folded by any batch in flight: evaluate the stored document.
+                        if raw is not None:
+                            self._backfill_document(
+                                reevaluation, segments, partition, key, raw, now_ms, slots, out, outcome
+                            )
+                        if budget <= 0:
+                            break
+                        continue
+                    slot = slots[slot_key] = _Slot(raw)
                 state = slot.state
-                work.evaluated += 1
-                outcome.backfilled += 1
-                budget -= 1
                 if state is not None and segments:
                     result = update_memberships(
                         index,
@@ -447,8 +483,11 @@ class CustomerProcessor:
                     self.timers.schedule(partition, key, slot.state.due_ms)
                 if budget <= 0:
                     break
-            else:
-                # The partition is done: remember what its customers were evaluated for.
+            work.evaluated += started - budget
+            outcome.backfilled += started - budget
+            if budget > 0:
+                # The keys ran out before the budget: the partition is done. Remember what its
+                # customers were evaluated for.
                 if work.segments:
                     evaluated = self._segments_evaluated(partition)
                     done = {s: v for s, v in evaluated.items() if s in index.segments}
@@ -461,6 +500,51 @@ class CustomerProcessor:
         metrics.SEGMENT_BACKFILL_PARTITIONS.set(len(self._backfill))
         if self._backfill:
             self._wake()
+
+    def _backfill_document(
+        self,
+        reevaluation: Reevaluation,
+        segments: list[str],
+        partition: int,
+        key: bytes,
+        raw: bytes,
+        now_ms: int,
+        slots: dict[tuple[int, bytes], _Slot],
+        out: list[OutRecord],
+        outcome: BatchOutcome,
+    ) -> None:
+        """Evaluate ``segments`` for a stored customer from a view of its document (no full decode).
+
+        When the memberships change, the new document is the stored one with them patched in; the
+        customer's timer is registered either way (a partition new to this worker has none).
+        """
+        doc = orjson.loads(raw)
+        view = membership_view(doc)
+        if segments:
+            result = reevaluation.update(
+                view, now_ms, default_timezone=self._default_timezone
+            ) or update_memberships(
+                reevaluation.index,
+                view,
+                view,
+                NOTHING_CHANGED,
+                now_ms,
+                reevaluate=segments,
+                default_timezone=self._default_timezone,
+            )
+            if result.changes:
+                self._emit_changes(result.changes, None, view.customer_id, partition, key, out, outcome)
+            if result.segments is not view.segments or result.segment_due_ms is not view.segment_due_ms:
+                slot = slots[(partition, key)] = _Slot(view)
+                slot.state = evolve(
+                    view, {"segments": result.segments, "segment_due_ms": result.segment_due_ms}
+                )
+                slot.document = orjson.dumps(with_memberships(doc, result.segments, result.segment_due_ms))
+                slot.dirty = True  # its timer is registered when the batch is written
+                return
+        due_ms = view.due_ms
+        if due_ms is not None:
+            self.timers.schedule(partition, key, due_ms)
 
     def _memberships(
         self, index: SegmentIndex, before: CustomerState | None, after: CustomerState, envelope: Envelope
