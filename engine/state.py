@@ -88,10 +88,16 @@ class CustomerState:
     @property
     def due_ms(self) -> int | None:
         """When a timer must tick for this customer: the earliest segment or campaign due time."""
-        segments, campaigns = self.segments_due_ms, self.campaigns_due_ms
-        if segments is None:
-            return campaigns
-        return segments if campaigns is None else min(segments, campaigns)
+        return _due_ms(self.segment_due_ms, self.campaigns)
+
+
+def _due_ms(segment_due_ms: Mapping[str, int], campaigns: Mapping[str, CampaignRun]) -> int | None:
+    segments = min(segment_due_ms.values()) if segment_due_ms else None
+    due = [run.due_ms for run in campaigns.values() if run.due_ms is not None] if campaigns else ()
+    campaign = min(due) if due else None
+    if segments is None:
+        return campaign
+    return segments if campaign is None else min(segments, campaign)
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -252,42 +258,80 @@ def from_document(doc: Mapping[str, Any]) -> CustomerState:
         raise DecodeError(f"customer state document is malformed: {exc!r}") from exc
 
 
-def membership_view(doc: Mapping[str, Any]) -> CustomerState:
-    """What segment rules and due times read of the state ``doc`` describes; the rest left empty.
+@dataclass(slots=True)
+class MembershipView:
+    """What segment rules and due times read of a stored customer; see ``membership_view``.
+
+    Not frozen, unlike ``CustomerState``: a backfill builds one per stored customer, and a frozen
+    dataclass sets each field through ``object.__setattr__`` (several times slower).
+    """
+
+    customer_id: str
+    attributes: Mapping[str, AttributeValue]
+    campaign_attributes: Mapping[str, Mapping[str, AttributeValue]]
+    behaviour: BehaviourHistory
+    segments: Mapping[str, int]
+    segment_due_ms: Mapping[str, int]
+    campaigns: Mapping[str, CampaignRun]
+
+    @property
+    def due_ms(self) -> int | None:
+        """When a timer must tick for this customer, as ``CustomerState.due_ms``."""
+        return _due_ms(self.segment_due_ms, self.campaigns)
+
+    def with_memberships(
+        self, segments: Mapping[str, int], segment_due_ms: Mapping[str, int]
+    ) -> MembershipView:
+        return MembershipView(
+            self.customer_id,
+            self.attributes,
+            self.campaign_attributes,
+            self.behaviour,
+            segments,
+            segment_due_ms,
+            self.campaigns,
+        )
+
+    def as_state(self) -> CustomerState:
+        """The view as a state (contacts, consent, counters and sends empty), for functions that
+        read only what the view holds (``membership.update``). Never to be written back."""
+        return CustomerState(
+            customer_id=self.customer_id,
+            attributes=self.attributes,
+            campaign_attributes=self.campaign_attributes,
+            behaviour=self.behaviour,
+            segments=self.segments,
+            segment_due_ms=self.segment_due_ms,
+            campaigns=self.campaigns,
+        )
+
+
+def membership_view(doc: Mapping[str, Any]) -> MembershipView:
+    """What segment rules and due times read of the state ``doc`` describes.
 
     For evaluating segments over every stored customer (a backfill) at a fraction of
     ``from_document``'s cost: attribute values are decoded when a rule reads them, behaviour
-    histories by name, as ever. Contacts, consent, counters and sends are not read. So the view is
+    histories by name, as ever; contacts, consent, counters and sends not at all. So a view is
     never written back: ``with_memberships`` puts the new memberships into the document instead.
     """
-    # Every field given, the empty ones shared: default factories would cost more than the rest.
     try:
         campaign_attributes = doc["campaign_attributes"]
         campaigns = doc.get("campaigns")
-        return CustomerState(
-            customer_id=doc["id"],
-            attributes=_AttributesOnRead(doc["attributes"]),
-            campaign_attributes=(
+        return MembershipView(
+            doc["id"],
+            _AttributesOnRead(doc["attributes"]),
+            (
                 {campaign: _AttributesOnRead(values) for campaign, values in campaign_attributes.items()}
                 if campaign_attributes
                 else _NOTHING
             ),
-            contacts=_NO_CONTACTS,
-            consent=_NOTHING,
-            event_counts=_NOTHING,
-            interaction_counts=_NOTHING,
-            delivery_counts=_NOTHING,
-            behaviour=(
-                behaviour_history.from_document(doc["behaviour"]) if "behaviour" in doc else EMPTY_HISTORY
-            ),
-            segments=doc.get("segments") or _NOTHING,
-            segment_due_ms=doc.get("segment_due_ms") or _NOTHING,
+            behaviour_history.from_document(doc["behaviour"]) if "behaviour" in doc else EMPTY_HISTORY,
+            doc.get("segments") or _NOTHING,
+            doc.get("segment_due_ms") or _NOTHING,
             # Their due times are when the customer's timer must tick.
-            campaigns=(
-                {campaign: run_from_document(run) for campaign, run in campaigns.items()}
-                if campaigns
-                else _NOTHING
-            ),
+            {campaign: run_from_document(run) for campaign, run in campaigns.items()}
+            if campaigns
+            else _NOTHING,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DecodeError(f"customer state document is malformed: {exc!r}") from exc
@@ -316,7 +360,6 @@ def with_memberships(
 
 
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
-_NO_CONTACTS = Contacts(push_tokens=_NOTHING)
 _MEMBERSHIP_FIELDS = frozenset(("segments", "segment_due_ms"))
 _FIELDS_AFTER_MEMBERSHIPS = frozenset(("campaigns", "sends"))
 

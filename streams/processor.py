@@ -41,6 +41,7 @@ from engine.segments.membership import update as update_memberships
 from engine.segments.reevaluation import Reevaluation
 from engine.state import (
     CustomerState,
+    MembershipView,
     evolve,
     from_document,
     membership_view,
@@ -53,7 +54,7 @@ from streams import metrics
 from streams.contact_directory import contact_records
 from streams.customer_store import FUNNEL_COUNTS_KEY, SEGMENTS_EVALUATED_KEY, CustomerStore
 from streams.producer import Delivered, OutRecord, ProduceFailed, Producer
-from streams.segment_counts import SEGMENT_COUNTS_KEY, SegmentCounts
+from streams.segment_counts import SEGMENT_COUNTS_KEY, Members, SegmentCounts
 from streams.timers import SegmentTimers
 
 log = structlog.get_logger(__name__)
@@ -70,12 +71,18 @@ class _Slot:
     state: CustomerState | None
     dirty: bool = False
     loaded: CustomerState | None = field(init=False)  # as read: the segment counts need both
-    # Set when a backfill changed the memberships of a stored document: what to write. ``state``
-    # and ``loaded`` are then membership views of it (see ``engine.state.membership_view``).
-    document: bytes | None = None
 
     def __post_init__(self) -> None:
         self.loaded = self.state
+
+
+@dataclass(slots=True)
+class _Patched:
+    """A stored customer whose memberships a backfill changed: the document to write as is."""
+
+    document: bytes
+    loaded: MembershipView  # as read, and with the new memberships: the segment counts need both
+    view: MembershipView
 
 
 @dataclass(slots=True)
@@ -304,33 +311,41 @@ class CustomerProcessor:
             received.append(envelope.received_at_ms)
 
         markers: dict[int, bytes] = {}
+        patched: dict[tuple[int, bytes], _Patched] = {}
         if self._backfill or self.backfill_wanted(index):
             self._plan_backfill(index)
         if self._backfill:
             budget = max(100, BACKFILL_CHUNK - len(messages))
-            self._backfill_chunk(index, slots, out, outcome, markers, budget)
+            self._backfill_chunk(index, slots, patched, out, outcome, markers, budget)
 
         outputs, out = out, []
         changelog = self._store.changelog_topic
         has_timers = len(self.timers) > 0
         written: dict[int, dict[bytes, bytes | None]] = {}
         states: dict[tuple[int, bytes], CustomerState | bytes | None] = {}
-        dirty: list[tuple[int, CustomerState | None, CustomerState | None]] = []
+        dirty: list[tuple[int, Members | None, Members | None]] = []
         for slot_key, slot in slots.items():
             if not slot.dirty:
                 continue
             partition, key = slot_key
             state = slot.state
-            if slot.document is not None:
-                value: bytes | None = slot.document
-                states[slot_key] = value
-            else:
-                value = orjson.dumps(to_document(state)) if state is not None else None
-                states[slot_key] = state
+            value = orjson.dumps(to_document(state)) if state is not None else None
             written.setdefault(partition, {})[key] = value
+            states[slot_key] = state
             dirty.append((partition, slot.loaded, state))
             out.append(OutRecord(changelog, key, value, partition))
             due_ms = state.due_ms if state is not None else None
+            if due_ms is not None:
+                self.timers.schedule(partition, key, due_ms)
+            elif has_timers:
+                self.timers.schedule(partition, key, None)
+        for slot_key, patch in patched.items():
+            partition, key = slot_key
+            written.setdefault(partition, {})[key] = patch.document
+            states[slot_key] = patch.document
+            dirty.append((partition, patch.loaded, patch.view))
+            out.append(OutRecord(changelog, key, patch.document, partition))
+            due_ms = patch.view.due_ms
             if due_ms is not None:
                 self.timers.schedule(partition, key, due_ms)
             elif has_timers:
@@ -426,6 +441,7 @@ class CustomerProcessor:
         self,
         index: SegmentIndex,
         slots: dict[tuple[int, bytes], _Slot],
+        patched: dict[tuple[int, bytes], _Patched],
         out: list[OutRecord],
         outcome: BatchOutcome,
         markers: dict[int, bytes],
@@ -449,7 +465,7 @@ class CustomerProcessor:
                         # Not folded by any batch in flight: evaluate the stored document.
                         if raw is not None:
                             self._backfill_document(
-                                reevaluation, segments, partition, key, raw, now_ms, slots, out, outcome
+                                reevaluation, segments, partition, key, raw, now_ms, patched, out, outcome
                             )
                         if budget <= 0:
                             break
@@ -509,7 +525,7 @@ class CustomerProcessor:
         key: bytes,
         raw: bytes,
         now_ms: int,
-        slots: dict[tuple[int, bytes], _Slot],
+        patched: dict[tuple[int, bytes], _Patched],
         out: list[OutRecord],
         outcome: BatchOutcome,
     ) -> None:
@@ -521,26 +537,27 @@ class CustomerProcessor:
         doc = orjson.loads(raw)
         view = membership_view(doc)
         if segments:
-            result = reevaluation.update(
-                view, now_ms, default_timezone=self._default_timezone
-            ) or update_memberships(
-                reevaluation.index,
-                view,
-                view,
-                NOTHING_CHANGED,
-                now_ms,
-                reevaluate=segments,
-                default_timezone=self._default_timezone,
-            )
+            result = reevaluation.update(view, now_ms, default_timezone=self._default_timezone)
+            if result is None:
+                state = view.as_state()
+                result = update_memberships(
+                    reevaluation.index,
+                    state,
+                    state,
+                    NOTHING_CHANGED,
+                    now_ms,
+                    reevaluate=segments,
+                    default_timezone=self._default_timezone,
+                )
             if result.changes:
                 self._emit_changes(result.changes, None, view.customer_id, partition, key, out, outcome)
             if result.segments is not view.segments or result.segment_due_ms is not view.segment_due_ms:
-                slot = slots[(partition, key)] = _Slot(view)
-                slot.state = evolve(
-                    view, {"segments": result.segments, "segment_due_ms": result.segment_due_ms}
+                # Its timer is registered when the batch is written.
+                patched[(partition, key)] = _Patched(
+                    orjson.dumps(with_memberships(doc, result.segments, result.segment_due_ms)),
+                    view,
+                    view.with_memberships(result.segments, result.segment_due_ms),
                 )
-                slot.document = orjson.dumps(with_memberships(doc, result.segments, result.segment_due_ms))
-                slot.dirty = True  # its timer is registered when the batch is written
                 return
         due_ms = view.due_ms
         if due_ms is not None:

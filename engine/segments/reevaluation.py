@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from engine.segments.compiler import Rule, evaluate
 from engine.segments.context import EvaluationContext
 from engine.segments.membership import NOTHING_CHANGED, MembershipUpdate, SegmentChange, SegmentIndex
-from engine.state import CustomerState
+from engine.state import CustomerState, MembershipView
 
 
 @dataclass(slots=True, frozen=True)
@@ -44,7 +44,7 @@ class Reevaluation:
         return cls(index, planned, independent)
 
     def update(
-        self, state: CustomerState, now_ms: int, *, default_timezone: str = "UTC"
+        self, state: CustomerState | MembershipView, now_ms: int, *, default_timezone: str = "UTC"
     ) -> MembershipUpdate | None:
         """``membership.update(index, state, state, NOTHING_CHANGED, now_ms, reevaluate=segments)``,
         or None when the customer is not the common case (something due, a membership of a segment

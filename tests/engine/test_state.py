@@ -78,10 +78,20 @@ def test_a_membership_view_reads_what_rules_read_as_the_full_state_does() -> Non
     assert view.due_ms == state.due_ms == NOW_MS + 3600
 
 
-def test_a_membership_view_leaves_out_what_no_rule_reads() -> None:
-    view = membership_view(stored(make_customer()))
+def test_a_membership_view_as_a_state_leaves_out_what_no_rule_reads() -> None:
+    state = make_customer()
+    view = membership_view(stored(state)).as_state()
     assert view.contacts == Contacts() and not view.consent and not view.event_counts
     assert view.recent_ids == () and view.sends == ()
+    assert view.segments == state.segments and view.due_ms == state.due_ms
+    assert dict(view.attributes) == state.attributes
+
+
+def test_a_membership_view_with_new_memberships_keeps_the_rest() -> None:
+    view = membership_view(stored(make_customer(campaigns={})))
+    changed = view.with_memberships({"new": NOW_MS}, {"new": NOW_MS + 5})
+    assert changed.segments == {"new": NOW_MS} and changed.due_ms == NOW_MS + 5
+    assert changed.attributes is view.attributes and view.segments == {"rich": NOW_MS}
 
 
 def test_a_membership_view_of_a_customer_with_nothing_optional_is_empty_there() -> None:

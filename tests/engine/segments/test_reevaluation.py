@@ -29,7 +29,8 @@ def reevaluate(index: SegmentIndex, state: CustomerState, segments: list[str], n
     """The stored ``state`` after evaluating ``segments`` for it as a backfill does."""
     view = membership_view(orjson.loads(orjson.dumps(to_document(state))))
     result = Reevaluation.plan(index, segments).update(view, now_ms)
-    reference = update(index, view, view, NOTHING_CHANGED, now_ms, reevaluate=segments)
+    as_state = view.as_state()
+    reference = update(index, as_state, as_state, NOTHING_CHANGED, now_ms, reevaluate=segments)
     if result is not None:
         assert result == reference
         assert result.segments is view.segments or result.changes
