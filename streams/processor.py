@@ -38,14 +38,23 @@ from engine.segments.membership import (
     inputs_changed_by,
 )
 from engine.segments.membership import update as update_memberships
-from engine.state import CustomerState, evolve, from_document, to_document
+from engine.segments.reevaluation import Reevaluation
+from engine.state import (
+    CustomerState,
+    MembershipView,
+    evolve,
+    from_document,
+    membership_view,
+    to_document,
+    with_memberships,
+)
 from engine.visitors import IDENTIFIED_AS, is_anonymous, merged_payloads
 from schemas.codec import decode_envelope, encode, encode_envelope, encode_segment_changes, encode_typed
 from streams import metrics
 from streams.contact_directory import contact_records
 from streams.customer_store import FUNNEL_COUNTS_KEY, SEGMENTS_EVALUATED_KEY, CustomerStore
 from streams.producer import Delivered, OutRecord, ProduceFailed, Producer
-from streams.segment_counts import SEGMENT_COUNTS_KEY, SegmentCounts
+from streams.segment_counts import SEGMENT_COUNTS_KEY, Members, SegmentCounts
 from streams.timers import SegmentTimers
 
 _T = TypeVar("_T")
@@ -66,6 +75,15 @@ class _Slot:
 
     def __post_init__(self) -> None:
         self.loaded = self.state
+
+
+@dataclass(slots=True)
+class _Patched:
+    """A stored customer whose memberships a backfill changed: the document to write as is."""
+
+    document: bytes
+    loaded: MembershipView  # as read, and with the new memberships: the segment counts need both
+    view: MembershipView
 
 
 @dataclass(slots=True)
@@ -125,7 +143,7 @@ class PreparedBatch:
     outputs: list[OutRecord]  # deliveries, audit, segment changes, contacts, dead letters...
     changelog: list[OutRecord]  # the new states: produced only once the outputs are in Kafka
     written: dict[int, dict[bytes, bytes | None]]
-    states: dict[tuple[int, bytes], CustomerState | None]
+    states: dict[tuple[int, bytes], CustomerState | bytes | None]  # bytes: a document a backfill wrote
     received: list[int]
     started: float
 
@@ -170,8 +188,9 @@ class CustomerProcessor:
         self._events_topic = events_topic
         self._dead_letters_topic = dead_letters_topic
         self._clock_ms = clock_ms
-        # States folded by a prepared batch whose commit has not finished yet.
-        self._uncommitted: dict[tuple[int, bytes], CustomerState | None] = {}
+        # States folded by a prepared batch whose commit has not finished yet; the documents a
+        # backfill wrote are kept as written, and decoded only if read.
+        self._uncommitted: dict[tuple[int, bytes], CustomerState | bytes | None] = {}
         # Funnel counts of partitions written by a prepared batch not committed yet.
         self._uncommitted_funnel: dict[int, bytes] = {}
         # Resolved once the last sent batch's changelog records are queued in the producer.
@@ -187,13 +206,21 @@ class CustomerProcessor:
         Readers that scan the store (an export) overlay these, so they agree with the segment
         counts, which count prepared batches.
         """
-        return {key: state for (part, key), state in self._uncommitted.items() if part == partition}
+        return {
+            key: from_document(orjson.loads(state)) if isinstance(state, bytes) else state
+            for (part, key), state in self._uncommitted.items()
+            if part == partition
+        }
 
     def _load(self, partition: int, key: bytes) -> CustomerState | None:
         slot_key = (partition, key)
+        raw: CustomerState | bytes | None
         if slot_key in self._uncommitted:
-            return self._uncommitted[slot_key]
-        raw = self._store.read(partition, key)
+            raw = self._uncommitted[slot_key]
+            if not isinstance(raw, bytes):
+                return raw
+        else:
+            raw = self._store.read(partition, key)
         return from_document(orjson.loads(raw)) if raw is not None else None
 
     async def process(self, messages: Sequence[Any]) -> BatchOutcome:
@@ -285,17 +312,19 @@ class CustomerProcessor:
             received.append(envelope.received_at_ms)
 
         markers: dict[int, bytes] = {}
+        patched: dict[tuple[int, bytes], _Patched] = {}
         if self._backfill or self.backfill_wanted(index):
             self._plan_backfill(index)
         if self._backfill:
             budget = max(100, BACKFILL_CHUNK - len(messages))
-            self._backfill_chunk(index, slots, out, outcome, markers, budget)
+            self._backfill_chunk(index, slots, patched, out, outcome, markers, budget)
 
         outputs, out = out, []
         changelog = self._store.changelog_topic
         has_timers = len(self.timers) > 0
         written: dict[int, dict[bytes, bytes | None]] = {}
-        states: dict[tuple[int, bytes], CustomerState | None] = {}
+        states: dict[tuple[int, bytes], CustomerState | bytes | None] = {}
+        dirty: list[tuple[int, Members | None, Members | None]] = []
         for slot_key, slot in slots.items():
             if not slot.dirty:
                 continue
@@ -304,8 +333,20 @@ class CustomerProcessor:
             value = orjson.dumps(to_document(state)) if state is not None else None
             written.setdefault(partition, {})[key] = value
             states[slot_key] = state
+            dirty.append((partition, slot.loaded, state))
             out.append(OutRecord(changelog, key, value, partition))
             due_ms = state.due_ms if state is not None else None
+            if due_ms is not None:
+                self.timers.schedule(partition, key, due_ms)
+            elif has_timers:
+                self.timers.schedule(partition, key, None)
+        for slot_key, patch in patched.items():
+            partition, key = slot_key
+            written.setdefault(partition, {})[key] = patch.document
+            states[slot_key] = patch.document
+            dirty.append((partition, patch.loaded, patch.view))
+            out.append(OutRecord(changelog, key, patch.document, partition))
+            due_ms = patch.view.due_ms
             if due_ms is not None:
                 self.timers.schedule(partition, key, due_ms)
             elif has_timers:
@@ -318,9 +359,7 @@ class CustomerProcessor:
             written.setdefault(partition, {})[FUNNEL_COUNTS_KEY] = counts
             self._uncommitted_funnel[partition] = counts
             out.append(OutRecord(changelog, FUNNEL_COUNTS_KEY, counts, partition))
-        counted = self.segment_counts.prepare(
-            (slot_key[0], slots[slot_key].loaded, state) for slot_key, state in states.items()
-        )
+        counted = self.segment_counts.prepare(dirty)
         for partition, record in counted.items():
             written.setdefault(partition, {})[SEGMENT_COUNTS_KEY] = record
             out.append(OutRecord(changelog, SEGMENT_COUNTS_KEY, record, partition))
@@ -403,24 +442,37 @@ class CustomerProcessor:
         self,
         index: SegmentIndex,
         slots: dict[tuple[int, bytes], _Slot],
+        patched: dict[tuple[int, bytes], _Patched],
         out: list[OutRecord],
         outcome: BatchOutcome,
         markers: dict[int, bytes],
         budget: int,
     ) -> None:
         now_ms = self._clock_ms()
+        uncommitted = self._uncommitted
+        read = self._store.read
         for partition in sorted(self._backfill):
             work = self._backfill[partition]
             segments = [s for s in work.segments if s in index.segments]
+            reevaluation = Reevaluation.plan(index, segments)
+            started = budget
             for key in work.keys:
+                budget -= 1
                 slot_key = (partition, key)
                 slot = slots.get(slot_key)
                 if slot is None:
-                    slot = slots[slot_key] = _Slot(self._load(partition, key))
+                    raw = uncommitted[slot_key] if slot_key in uncommitted else read(partition, key)
+                    if raw is None or isinstance(raw, bytes):
+                        # Not folded by any batch in flight: evaluate the stored document.
+                        if raw is not None:
+                            self._backfill_document(
+                                reevaluation, segments, partition, key, raw, now_ms, patched, out, outcome
+                            )
+                        if budget <= 0:
+                            break
+                        continue
+                    slot = slots[slot_key] = _Slot(raw)
                 state = slot.state
-                work.evaluated += 1
-                outcome.backfilled += 1
-                budget -= 1
                 if state is not None and segments:
                     result = update_memberships(
                         index,
@@ -448,8 +500,11 @@ class CustomerProcessor:
                     self.timers.schedule(partition, key, slot.state.due_ms)
                 if budget <= 0:
                     break
-            else:
-                # The partition is done: remember what its customers were evaluated for.
+            work.evaluated += started - budget
+            outcome.backfilled += started - budget
+            if budget > 0:
+                # The keys ran out before the budget: the partition is done. Remember what its
+                # customers were evaluated for.
                 if work.segments:
                     evaluated = self._segments_evaluated(partition)
                     done = {s: v for s, v in evaluated.items() if s in index.segments}
@@ -462,6 +517,52 @@ class CustomerProcessor:
         metrics.SEGMENT_BACKFILL_PARTITIONS.set(len(self._backfill))
         if self._backfill:
             self._wake()
+
+    def _backfill_document(
+        self,
+        reevaluation: Reevaluation,
+        segments: list[str],
+        partition: int,
+        key: bytes,
+        raw: bytes,
+        now_ms: int,
+        patched: dict[tuple[int, bytes], _Patched],
+        out: list[OutRecord],
+        outcome: BatchOutcome,
+    ) -> None:
+        """Evaluate ``segments`` for a stored customer from a view of its document (no full decode).
+
+        When the memberships change, the new document is the stored one with them patched in; the
+        customer's timer is registered either way (a partition new to this worker has none).
+        """
+        doc = orjson.loads(raw)
+        view = membership_view(doc)
+        if segments:
+            result = reevaluation.update(view, now_ms, default_timezone=self._default_timezone)
+            if result is None:
+                state = view.as_state()
+                result = update_memberships(
+                    reevaluation.index,
+                    state,
+                    state,
+                    NOTHING_CHANGED,
+                    now_ms,
+                    reevaluate=segments,
+                    default_timezone=self._default_timezone,
+                )
+            if result.changes:
+                self._emit_changes(result.changes, None, view.customer_id, partition, key, out, outcome)
+            if result.segments is not view.segments or result.segment_due_ms is not view.segment_due_ms:
+                # Its timer is registered when the batch is written.
+                patched[(partition, key)] = _Patched(
+                    orjson.dumps(with_memberships(doc, result.segments, result.segment_due_ms)),
+                    view,
+                    view.with_memberships(result.segments, result.segment_due_ms),
+                )
+                return
+        due_ms = view.due_ms
+        if due_ms is not None:
+            self.timers.schedule(partition, key, due_ms)
 
     def _memberships(
         self, index: SegmentIndex, before: CustomerState | None, after: CustomerState, envelope: Envelope

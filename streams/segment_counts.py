@@ -16,12 +16,11 @@ yet written are kept here and read instead of the store, as the processor does w
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import structlog
 
-from engine.state import CustomerState
 from streams import metrics
 
 log = structlog.get_logger(__name__)
@@ -30,6 +29,13 @@ log = structlog.get_logger(__name__)
 SEGMENT_COUNTS_KEY = b"\x00segment-counts"
 # A state document that lists memberships contains this (the cheap test before decoding one).
 _SEGMENTS_FIELD = b'"segments":'
+
+
+class Members(Protocol):
+    """A customer's memberships: a state, or a membership view of a stored one."""
+
+    @property
+    def segments(self) -> Mapping[str, int]: ...
 
 
 class SegmentCounts:
@@ -56,9 +62,7 @@ class SegmentCounts:
             self._recounted[partition] = self._recount(partition)
         return self._recounted[partition]
 
-    def prepare(
-        self, changed: Iterable[tuple[int, CustomerState | None, CustomerState | None]]
-    ) -> dict[int, bytes]:
+    def prepare(self, changed: Iterable[tuple[int, Members | None, Members | None]]) -> dict[int, bytes]:
         """The count records to write with a batch: (partition, state read, state written) in."""
         deltas: dict[int, dict[str, int]] = {}
         for partition, before, after in changed:

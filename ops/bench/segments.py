@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import shutil
 import statistics
 import tempfile
 import time
 import uuid
+import zlib
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+import orjson
+import rocksdict
 from confluent_kafka import Consumer, Producer
 
 from api.auth import mint_key
@@ -28,17 +33,28 @@ from engine.events import CustomerUpdate, Envelope
 from engine.fold import fold
 from engine.segments import EvaluationContext, evaluate, rule_from_text
 from engine.segments.definition import SEGMENT_KIND
-from engine.segments.membership import CompiledSegment, SegmentIndex, inputs_changed_by, update
-from engine.state import CustomerState, evolve
+from engine.segments.membership import (
+    NOTHING_CHANGED,
+    CompiledSegment,
+    SegmentIndex,
+    inputs_changed_by,
+    update,
+)
+from engine.state import CustomerState, evolve, from_document, to_document
 from engine.topics import TopicNames
 from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions, cpu_seconds
 from ops.bench.worker_process import bench_namespace, metric_total, spawn_worker, stop_processes, worker_env
 from ops.bench.workload import CITIES, ending_now, envelopes
 from ops.config import load_settings
+from ops.gc_tuning import throughput_collection
 from ops.runtime import kafka_bootstrap
-from schemas.codec import decode, encode_envelope
+from schemas.codec import decode, encode_envelope, encode_typed
+from streams.customer_store import SEGMENTS_EVALUATED_KEY
 from streams.definitions import definition_record
+from streams.processor import CustomerProcessor
+from streams.producer import Delivered
 from streams.producer import Producer as RefractProducer
+from streams.segment_counts import SEGMENT_COUNTS_KEY
 from streams.topic_admin import ensure_topics
 
 
@@ -252,6 +268,135 @@ def _evaluation_cost(rules: dict[str, str], events: int, customers: int) -> tupl
     return evaluation_us, update_seconds * 1e6 / len(folded)
 
 
+class _StoredStates:
+    """The customer store as the processor reads and writes it, over one RocksDB per partition."""
+
+    changelog_topic = "bench-changelog"
+
+    def __init__(self, path: Path, partitions: int) -> None:
+        options = rocksdict.Options(raw_mode=True)
+        self._dbs = [rocksdict.Rdict(str(path / f"p{p}"), options=options) for p in range(partitions)]
+
+    def read(self, partition: int, key: bytes) -> bytes | None:
+        value: bytes | None = self._dbs[partition].get(key)
+        return value
+
+    def customer_keys(self, partition: int) -> Iterator[bytes]:
+        keys = self._dbs[partition].keys()  # iterating a raw-mode Rdict itself fails
+        return (key for key in keys if isinstance(key, bytes) and not key.startswith(b"\x00"))
+
+    def write(self, partition: int, values: Mapping[bytes, bytes | None], changelog_offset: int) -> None:
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for key, value in values.items():
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        self._dbs[partition].write(batch)
+
+    def close(self) -> None:
+        for db in self._dbs:
+            db.close()
+
+
+def _backfill_cost(
+    rules: dict[str, str], events: int, customers: int, partitions: int
+) -> tuple[float, float, int]:
+    """(µs per stored customer of the processor, of decoding whole, customers) of a backfill, in process.
+
+    The states are folded from the bench's events with the 50 segments and stored as the worker
+    stores them (documents, in RocksDB, the 50 segments marked evaluated); then the processor's own
+    batches evaluate ``balance >= 12345`` over them and their writes go to RocksDB: no Kafka. The
+    baseline, measured first over the same documents, is the plain way (the processor's until
+    this bench got the figure): decode each state whole, ``update``, encode the changed ones whole
+    and their SegmentChange records; it writes nothing.
+    """
+    segments = [CompiledSegment(s, 1, rule_from_text(r)) for s, r in rules.items()]
+    index = SegmentIndex.build(segments)
+    states: dict[str, CustomerState] = {}
+    for offset, envelope in enumerate(envelopes(events, customers, base_ms=ending_now(events), seed=5)):
+        before = states.get(envelope.customer_id)
+        after = fold(before, envelope, offset)
+        if after is None or after is before:
+            continue
+        result = update(index, before, after, inputs_changed_by(envelope.payload), envelope.received_at_ms)
+        states[envelope.customer_id] = evolve(
+            after, {"segments": result.segments, "segment_due_ms": result.segment_due_ms}
+        )
+    with tempfile.TemporaryDirectory(prefix="refract-bench-backfill-") as directory:
+        store = _StoredStates(Path(directory), partitions)
+        evaluated = orjson.dumps({segment.segment_id: segment.version for segment in segments})
+        counts: list[dict[str, int]] = [{} for _ in range(partitions)]
+        for customer_id, state in states.items():
+            key = customer_id.encode()
+            partition = zlib.crc32(key) % partitions
+            store.write(partition, {key: orjson.dumps(to_document(state))}, 0)
+            for segment_id in state.segments:
+                counts[partition][segment_id] = counts[partition].get(segment_id, 0) + 1
+        for partition in range(partitions):
+            records = {SEGMENTS_EVALUATED_KEY: evaluated, SEGMENT_COUNTS_KEY: orjson.dumps(counts[partition])}
+            store.write(partition, records, 0)
+        stored = len(states)
+        states.clear()  # a worker holds its states in RocksDB, not in memory: the GC must not scan them
+        gc.collect()
+        new_index = SegmentIndex.build(
+            [*segments, CompiledSegment("backfill-new", 1, rule_from_text("balance >= 12345"))]
+        )
+        with throughput_collection():
+            whole_us = _whole_decode_cost(store, new_index, partitions) * 1e6 / stored
+        processor = CustomerProcessor(
+            store,  # type: ignore[arg-type]  # the three calls the processor makes of a CustomerStore
+            None,  # type: ignore[arg-type]  # never sends: prepare and persist only
+            events_topic="events",
+            dead_letters_topic="dead-letters",
+            segment_changes_topic="segment-changes",
+            segment_index=lambda: new_index,
+            assigned_partitions=lambda: set(range(partitions)),
+        )
+        # CPU time, not wall time: steadier on a shared machine. The collector tuned as in a worker.
+        with throughput_collection():
+            started = time.process_time()
+            while True:
+                batch = processor.prepare([])
+                offsets = [Delivered(store.changelog_topic, partition, 0) for partition in batch.written]
+                processor._persist(batch, offsets)
+                if not processor.backfill_progress():
+                    break
+            seconds = time.process_time() - started
+        store.close()
+    return seconds * 1e6 / stored, whole_us, stored
+
+
+def _whole_decode_cost(store: _StoredStates, index: SegmentIndex, partitions: int) -> float:
+    """CPU seconds of the plain backfill over every stored customer (see ``_backfill_cost``)."""
+    now_ms = int(time.time() * 1000)
+    started = time.process_time()
+    for partition in range(partitions):
+        for key in list(store.customer_keys(partition)):
+            raw = store.read(partition, key)
+            assert raw is not None
+            state = from_document(orjson.loads(raw))
+            result = update(index, state, state, NOTHING_CHANGED, now_ms, reevaluate=["backfill-new"])
+            if result.segments is not state.segments or result.segment_due_ms is not state.segment_due_ms:
+                changed = evolve(
+                    state, {"segments": result.segments, "segment_due_ms": result.segment_due_ms}
+                )
+                orjson.dumps(to_document(changed))
+            for change in result.changes:
+                encode_typed(
+                    "SegmentChange",
+                    {
+                        "customer_id": state.customer_id,
+                        "segment_id": change.segment_id,
+                        "segment_version": change.version,
+                        "change": change.kind,
+                        "caused_by_event_id": f"backfill:{change.segment_id}:{change.version}",
+                        "occurred_at": change.at_ms,
+                    },
+                )
+    return time.process_time() - started
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -271,6 +416,8 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
 
     print("In process: rule evaluation and membership update cost ...", file=out, flush=True)
     evaluation_us, update_us = _evaluation_cost(rules, n, customers)
+    print("In process: backfill cost per stored customer ...", file=out, flush=True)
+    backfill_us, whole_us, backfill_customers = _backfill_cost(rules, n, customers, partitions)
 
     plain = bench_namespace(bootstrap, f"bseg{run}a")
     segmented = bench_namespace(bootstrap, f"bseg{run}b")
@@ -317,5 +464,11 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
         file=out,
     )
     print(f"  membership update, 50 segments         {update_us:>10.1f} µs per event (in process)", file=out)
+    print(
+        f"  backfill cost (in process)             {backfill_us:>10.1f} µs per customer"
+        f" ({backfill_customers:,} customers; decoding whole {whole_us:.1f} µs,"
+        f" {whole_us / backfill_us:.1f}x; CPU time)",
+        file=out,
+    )
     shutil.rmtree(work, ignore_errors=True)
     return 0
