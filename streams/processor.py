@@ -32,6 +32,7 @@ from engine.fold import fold
 from engine.segments.membership import (
     EMPTY_INDEX,
     NOTHING_CHANGED,
+    MembershipUpdate,
     SegmentChange,
     SegmentIndex,
     exits_on_erasure,
@@ -474,15 +475,7 @@ class CustomerProcessor:
                     slot = slots[slot_key] = _Slot(raw)
                 state = slot.state
                 if state is not None and segments:
-                    result = update_memberships(
-                        index,
-                        state,
-                        state,
-                        NOTHING_CHANGED,
-                        now_ms,
-                        reevaluate=segments,
-                        default_timezone=self._default_timezone,
-                    )
+                    result = self._reevaluate(index, state, segments, now_ms)
                     if (
                         result.segments is not state.segments
                         or result.segment_due_ms is not state.segment_due_ms
@@ -540,16 +533,7 @@ class CustomerProcessor:
         if segments:
             result = reevaluation.update(view, now_ms, default_timezone=self._default_timezone)
             if result is None:
-                state = view.as_state()
-                result = update_memberships(
-                    reevaluation.index,
-                    state,
-                    state,
-                    NOTHING_CHANGED,
-                    now_ms,
-                    reevaluate=segments,
-                    default_timezone=self._default_timezone,
-                )
+                result = self._reevaluate(reevaluation.index, view.as_state(), segments, now_ms)
             if result.changes:
                 self._emit_changes(result.changes, None, view.customer_id, partition, key, out, outcome)
             if result.segments is not view.segments or result.segment_due_ms is not view.segment_due_ms:
@@ -563,6 +547,20 @@ class CustomerProcessor:
         due_ms = view.due_ms
         if due_ms is not None:
             self.timers.schedule(partition, key, due_ms)
+
+    def _reevaluate(
+        self, index: SegmentIndex, state: CustomerState, segments: list[str], now_ms: int
+    ) -> MembershipUpdate:
+        """``segments`` evaluated for a stored customer, whatever changed (a backfill)."""
+        return update_memberships(
+            index,
+            state,
+            state,
+            NOTHING_CHANGED,
+            now_ms,
+            reevaluate=segments,
+            default_timezone=self._default_timezone,
+        )
 
     def _memberships(
         self, index: SegmentIndex, before: CustomerState | None, after: CustomerState, envelope: Envelope
