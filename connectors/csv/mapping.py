@@ -51,6 +51,10 @@ _OPTIONS = (
 )
 
 
+INDEXED_FIELDS = ("email", "phone", "national_id")
+"""Attributes (or contact fields) an import records in the key index, as field names of a sync key."""
+
+
 @dataclass(slots=True, frozen=True)
 class Key:
     """The column that identifies the customer, and what it holds.

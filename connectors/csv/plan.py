@@ -65,6 +65,9 @@ class RowPlan:
         converted = [c for c in sync.columns if c.column is not None and not _is_plain(c, sync)]
         calculated = [c for c in sync.columns if c.expression is not None]
         file_columns = [*plain, *converted]
+        # The file columns in the order of a row's values, with their positions in a record.
+        self.value_columns = tuple((c, positions[c.column]) for c in file_columns if c.column is not None)
+        self.calculated = len(calculated)
         self._names = [c.column for c in file_columns if c.column is not None]
         self._readers = [_cell_reader(c, sync) for c in file_columns]
         self._cells = _cells_getter([positions[name] for name in self._names])
@@ -92,12 +95,12 @@ class RowPlan:
         fingerprint = hashlib.blake2b(
             orjson.dumps(events_part, option=orjson.OPT_SORT_KEYS), digest_size=32
         ).digest()
-        self._salt, self._person = fingerprint[:16], fingerprint[16:]
+        self.salt, self.person = fingerprint[:16], fingerprint[16:]
 
     def digest(self, content: object) -> bytes:
         """The 16-byte digest of a row's values (or a customer's events), bound to the mapping."""
         return hashlib.blake2b(
-            orjson.dumps(content), digest_size=16, salt=self._salt, person=self._person
+            orjson.dumps(content), digest_size=16, salt=self.salt, person=self.person
         ).digest()
 
     def key_of(self, record: Sequence[str]) -> str | None:

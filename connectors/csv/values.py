@@ -226,29 +226,40 @@ _FIELDS: dict[str, str] = {
 }
 
 
-def _compile_numeric(format: str) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
-    """A regex and the directive of each group, or None when ``format`` is not purely numeric."""
-    pattern: list[str] = []
+def numeric_tokens(format: str) -> list[tuple[str, str]] | None:
+    """``format`` as ("literal", text) and ("directive", letter) tokens, or None when it is not
+    purely numeric (or lacks a year, a month or a day)."""
+    tokens: list[tuple[str, str]] = []
     directives: list[str] = []
     index = 0
     while index < len(format):
         char = format[index]
         if char != "%":
-            pattern.append(re.escape(char))
+            tokens.append(("literal", char))
             index += 1
             continue
         directive = format[index + 1 : index + 2]
         if directive == "%":
-            pattern.append("%")
+            tokens.append(("literal", "%"))
         elif directive in _NUMERIC_DIRECTIVES and directive not in directives:
-            pattern.append(_NUMERIC_DIRECTIVES[directive])
+            tokens.append(("directive", directive))
             directives.append(directive)
         else:
             return None
         index += 2
     if {_FIELDS[d] for d in directives} & {"year", "month", "day"} != {"year", "month", "day"}:
         return None
-    return re.compile("".join(pattern)), tuple(directives)
+    return tokens
+
+
+def _compile_numeric(format: str) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
+    """A regex and the directive of each group, or None when ``format`` is not purely numeric."""
+    tokens = numeric_tokens(format)
+    if tokens is None:
+        return None
+    pattern = [re.escape(text) if kind == "literal" else _NUMERIC_DIRECTIVES[text] for kind, text in tokens]
+    directives = tuple(text for kind, text in tokens if kind == "directive")
+    return re.compile("".join(pattern)), directives
 
 
 def _numeric_parser(format: str) -> Callable[[str], dt.datetime] | None:

@@ -7,9 +7,10 @@ acknowledged batches; ``DigestStore`` makes re-imports of unchanged rows append 
 are what a person sees.
 """
 
+from connectors.csv.mapping import INDEXED_FIELDS
 from ops.imports.digests import DigestStore, StoredDigest
 from ops.imports.errors import ImportStoreBusy
-from ops.imports.key_index import INDEXED_FIELDS, KeyIndex
+from ops.imports.key_index import KeyIndex
 from ops.imports.runner import (
     ERRORS_FILE,
     RESULT_FILE,

@@ -18,11 +18,9 @@ from pathlib import Path
 
 import rocksdict
 
+from connectors.csv.mapping import INDEXED_FIELDS
 from engine.events import ContactUpdate, CustomerUpdate, Payload
 from ops.imports.database import open_database
-
-INDEXED_FIELDS = ("email", "phone", "national_id")
-"""Attributes (or contact fields) an import records in the index, as field names of a sync key."""
 
 
 def normalized(field: str, value: str) -> str:
@@ -66,9 +64,15 @@ class KeyIndex:
 
     def record(self, entries: Iterable[tuple[str, str, str]]) -> None:
         """Store (field, value, customer id) triples in one atomic write."""
+        self.record_keys(
+            (index_key(field, value), customer_id.encode()) for field, value, customer_id in entries
+        )
+
+    def record_keys(self, entries: Iterable[tuple[bytes, bytes]]) -> None:
+        """Store (``index_key``, customer id) pairs, already encoded, in one atomic write."""
         batch = rocksdict.WriteBatch(raw_mode=True)
-        for field, value, customer_id in entries:
-            batch.put(index_key(field, value), customer_id.encode())
+        for key, customer_id in entries:
+            batch.put(key, customer_id)
         self._db.write(batch)
 
     def close(self) -> None:

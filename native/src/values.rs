@@ -1,0 +1,580 @@
+//! A cell's typed value: converted from its text exactly as `connectors/csv/values.py` does, and
+//! written as orjson writes it (for the row digest) and as Avro writes it (for the event).
+//!
+//! Every converter answers `None` when it cannot be sure to agree with Python (a text Python
+//! might read differently, or would refuse): the row then goes to Python, which converts it or
+//! names its errors.
+
+use crate::text;
+
+/// A directive of a numeric date format (`%d/%m/%Y`), or a literal between them.
+#[derive(Clone, Debug)]
+pub enum Token {
+    Literal(Vec<u8>),
+    Directive(u8),
+}
+
+#[derive(Clone, Debug)]
+pub enum Kind {
+    String,
+    Integer,
+    Decimal {
+        separator: u8,
+    },
+    Boolean {
+        trues: Vec<String>,
+        falses: Vec<String>,
+    },
+    Date {
+        tokens: Option<Vec<Token>>,
+    },
+    Timestamp {
+        tokens: Option<Vec<Token>>,
+    },
+    List {
+        separator: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Instant {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub microsecond: u32,
+    pub offset_minutes: i32,
+}
+
+#[derive(Clone, Debug)]
+pub enum Value {
+    Null,
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Date(i32, u32, u32),
+    Timestamp(Instant),
+    List(Vec<String>),
+}
+
+/// The cell converted by `kind`: its text is already stripped (when the type strips) and not empty.
+pub fn convert(kind: &Kind, text: &str) -> Option<Value> {
+    match kind {
+        Kind::String => Some(Value::Str(text.to_owned())),
+        Kind::Integer => integer(text).map(Value::Int),
+        Kind::Decimal { separator } => decimal(text, *separator).map(Value::Float),
+        Kind::Boolean { trues, falses } => {
+            let lowered = text::lower(text)?;
+            if falses.contains(&lowered) {
+                Some(Value::Bool(false))
+            } else if trues.contains(&lowered) {
+                Some(Value::Bool(true))
+            } else {
+                None
+            }
+        }
+        Kind::Date { tokens } => {
+            let parsed = match tokens {
+                Some(tokens) => numeric(tokens, text)?,
+                None => iso_instant(text)?,
+            };
+            Some(Value::Date(parsed.year, parsed.month, parsed.day))
+        }
+        Kind::Timestamp { tokens } => {
+            let parsed = match tokens {
+                Some(tokens) => numeric(tokens, text)?,
+                None => iso_instant(text)?,
+            };
+            Some(Value::Timestamp(parsed))
+        }
+        Kind::List { separator } => Some(Value::List(
+            text.split(separator.as_str())
+                .map(text::strip)
+                .filter(|item| !item.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )),
+    }
+}
+
+fn integer(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let digits = match bytes.first()? {
+        b'+' | b'-' => &bytes[1..],
+        _ => bytes,
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    text.parse::<i64>().ok()
+}
+
+fn decimal(text: &str, separator: u8) -> Option<f64> {
+    // Only the plain forms (sign, digits, one separator, exponent), where float() and Rust's
+    // parser both round correctly to the same double; "inf", "nan", "1_0" and the like go to Python.
+    let bytes = text.as_bytes();
+    let mut index = 0;
+    if matches!(bytes.first(), Some(b'+' | b'-')) {
+        index = 1;
+    }
+    let start = index;
+    while index < bytes.len() && bytes[index].is_ascii_digit() {
+        index += 1;
+    }
+    let mut digits = index - start;
+    let mut normalized: Option<String> = None;
+    if index < bytes.len() && bytes[index] == separator {
+        index += 1;
+        let fraction = index;
+        while index < bytes.len() && bytes[index].is_ascii_digit() {
+            index += 1;
+        }
+        digits += index - fraction;
+        if separator != b'.' {
+            normalized = Some(text.replacen(',', ".", 1));
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    if index < bytes.len() && (bytes[index] == b'e' || bytes[index] == b'E') {
+        index += 1;
+        if index < bytes.len() && (bytes[index] == b'+' || bytes[index] == b'-') {
+            index += 1;
+        }
+        let exponent = index;
+        while index < bytes.len() && bytes[index].is_ascii_digit() {
+            index += 1;
+        }
+        if index == exponent {
+            return None;
+        }
+    }
+    if index != bytes.len() {
+        return None;
+    }
+    let value = normalized.as_deref().unwrap_or(text).parse::<f64>().ok()?;
+    value.is_finite().then_some(value)
+}
+
+// --- dates and times ----------------------------------------------------------------------------
+
+fn is_leap(year: i32) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if is_leap(year) => 29,
+        _ => 28,
+    }
+}
+
+/// Days from 1970-01-01 (Howard Hinnant's `days_from_civil`).
+pub fn epoch_days(year: i32, month: u32, day: u32) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// What Python's `datetime(...)` accepts.
+fn valid(instant: &Instant) -> bool {
+    (1..=9999).contains(&instant.year)
+        && (1..=12).contains(&instant.month)
+        && instant.day >= 1
+        && instant.day <= days_in_month(instant.year, instant.month)
+        && instant.hour < 24
+        && instant.minute < 60
+        && instant.second < 60
+}
+
+fn midnight(year: i32, month: u32, day: u32) -> Instant {
+    Instant {
+        year,
+        month,
+        day,
+        hour: 0,
+        minute: 0,
+        second: 0,
+        microsecond: 0,
+        offset_minutes: 0,
+    }
+}
+
+/// A numeric `strftime` format matched like Python's compiled regular expression (greedy digit
+/// runs with backtracking, then a full match).
+fn numeric(tokens: &[Token], text: &str) -> Option<Instant> {
+    if !text.is_ascii() {
+        return None; // Python's \d also matches other scripts' digits
+    }
+    let mut captures: Vec<(u8, usize, usize)> = Vec::with_capacity(tokens.len());
+    if !match_tokens(tokens, text.as_bytes(), 0, &mut captures) {
+        return None;
+    }
+    let mut instant = midnight(0, 0, 0);
+    let bytes = text.as_bytes();
+    for (directive, start, end) in captures {
+        let number: u32 = std::str::from_utf8(&bytes[start..end]).ok()?.parse().ok()?;
+        match directive {
+            b'Y' => instant.year = number as i32,
+            b'y' => instant.year = number as i32 + if number >= 69 { 1900 } else { 2000 },
+            b'm' => instant.month = number,
+            b'd' => instant.day = number,
+            b'H' => instant.hour = number,
+            b'M' => instant.minute = number,
+            b'S' => instant.second = number,
+            b'f' => instant.microsecond = number * 10u32.pow(6 - (end - start) as u32),
+            _ => return None,
+        }
+    }
+    valid(&instant).then_some(instant)
+}
+
+fn digit_run(directive: u8) -> (usize, usize) {
+    match directive {
+        b'Y' => (4, 4),
+        b'y' => (2, 2),
+        b'f' => (1, 6),
+        _ => (1, 2),
+    }
+}
+
+fn match_tokens(
+    tokens: &[Token],
+    text: &[u8],
+    at: usize,
+    captures: &mut Vec<(u8, usize, usize)>,
+) -> bool {
+    let Some((token, rest)) = tokens.split_first() else {
+        return at == text.len();
+    };
+    match token {
+        Token::Literal(literal) => {
+            text[at..].starts_with(literal)
+                && match_tokens(rest, text, at + literal.len(), captures)
+        }
+        Token::Directive(directive) => {
+            let (least, most) = digit_run(*directive);
+            let available = text[at..]
+                .iter()
+                .take(most)
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            let mut length = available;
+            while length >= least {
+                captures.push((*directive, at, at + length));
+                if match_tokens(rest, text, at + length, captures) {
+                    return true;
+                }
+                captures.pop();
+                length -= 1;
+            }
+            false
+        }
+    }
+}
+
+fn two_digits(bytes: &[u8], at: usize) -> Option<u32> {
+    let pair = bytes.get(at..at + 2)?;
+    pair.iter()
+        .all(u8::is_ascii_digit)
+        .then(|| u32::from(pair[0] - b'0') * 10 + u32::from(pair[1] - b'0'))
+}
+
+/// The common ISO 8601 forms `datetime.fromisoformat` reads: `YYYY-MM-DD`, then optionally `T`
+/// or a space, `HH:MM[:SS[.fff|.ffffff]]` and `Z` or `+HH:MM`. Other forms go to Python.
+fn iso_instant(text: &str) -> Option<Instant> {
+    let bytes = text.as_bytes();
+    if bytes.len() < 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let head = bytes.get(0..4)?;
+    if !head.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let year = std::str::from_utf8(head).ok()?.parse::<i32>().ok()?;
+    let mut instant = midnight(year, two_digits(bytes, 5)?, two_digits(bytes, 8)?);
+    let mut at = 10;
+    if at < bytes.len() {
+        if bytes[at] != b'T' && bytes[at] != b' ' {
+            return None;
+        }
+        instant.hour = two_digits(bytes, at + 1)?;
+        if bytes.get(at + 3) != Some(&b':') {
+            return None;
+        }
+        instant.minute = two_digits(bytes, at + 4)?;
+        at += 6;
+        if bytes.get(at) == Some(&b':') {
+            instant.second = two_digits(bytes, at + 1)?;
+            at += 3;
+            if bytes.get(at) == Some(&b'.') {
+                let digits = bytes[at + 1..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
+                if digits != 3 && digits != 6 {
+                    return None;
+                }
+                let fraction: u32 = std::str::from_utf8(&bytes[at + 1..at + 1 + digits])
+                    .ok()?
+                    .parse()
+                    .ok()?;
+                instant.microsecond = if digits == 3 {
+                    fraction * 1000
+                } else {
+                    fraction
+                };
+                at += 1 + digits;
+            }
+        }
+        match bytes.get(at) {
+            None => {}
+            Some(b'Z') if at + 1 == bytes.len() => {}
+            Some(sign @ (b'+' | b'-')) if at + 6 == bytes.len() && bytes[at + 3] == b':' => {
+                let hours = two_digits(bytes, at + 1)?;
+                let minutes = two_digits(bytes, at + 4)?;
+                if hours > 23 || minutes > 59 {
+                    return None;
+                }
+                let offset = (hours * 60 + minutes) as i32;
+                instant.offset_minutes = if *sign == b'-' { -offset } else { offset };
+            }
+            _ => return None,
+        }
+    } else if text.len() != 10 {
+        return None;
+    }
+    valid(&instant).then_some(instant)
+}
+
+impl Instant {
+    /// Milliseconds since the epoch, rounded down (Python's `(value - EPOCH) // 1ms`).
+    pub fn epoch_millis(&self) -> i64 {
+        let seconds = epoch_days(self.year, self.month, self.day) * 86_400
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second)
+            - i64::from(self.offset_minutes) * 60;
+        (seconds * 1_000_000 + i64::from(self.microsecond)).div_euclid(1000)
+    }
+}
+
+// --- orjson's text of a value ------------------------------------------------------------------
+
+/// The decimal digits of ``value`` (no allocation, unlike `to_string`).
+pub fn push_int(out: &mut Vec<u8>, value: i64) {
+    if value < 0 {
+        out.push(b'-');
+    }
+    let mut number = value.unsigned_abs();
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// ``value`` with leading zeros to ``width`` digits (values here are never negative).
+fn push_padded(out: &mut Vec<u8>, value: u32, width: usize) {
+    let start = out.len();
+    push_int(out, i64::from(value));
+    let written = out.len() - start;
+    if written < width {
+        out.splice(start..start, std::iter::repeat_n(b'0', width - written));
+    }
+}
+
+pub fn json_string(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for &byte in text.as_bytes() {
+        match byte {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            0x00..=0x1f => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(byte >> 4)]);
+                out.push(HEX[usize::from(byte & 0xf)]);
+            }
+            _ => out.push(byte),
+        }
+    }
+    out.push(b'"');
+}
+
+/// A double as orjson 3.13 writes it: the shortest digits that read back the same, in plain
+/// notation for decimal exponents -5..=15, otherwise as `1.5e+16` / `1e-7`.
+pub fn json_float(out: &mut Vec<u8>, value: f64) {
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific.split_once('e').expect("{:e} has an exponent");
+    let exponent: i32 = exponent.parse().expect("{:e} exponent is an integer");
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    out.extend_from_slice(sign.as_bytes());
+    if (-5..16).contains(&exponent) {
+        if exponent < 0 {
+            out.extend_from_slice(b"0.");
+            out.extend(std::iter::repeat_n(b'0', (-exponent - 1) as usize));
+            out.extend_from_slice(digits.as_bytes());
+        } else {
+            let whole = exponent as usize + 1;
+            if digits.len() <= whole {
+                out.extend_from_slice(digits.as_bytes());
+                out.extend(std::iter::repeat_n(b'0', whole - digits.len()));
+                out.extend_from_slice(b".0");
+            } else {
+                out.extend_from_slice(&digits.as_bytes()[..whole]);
+                out.push(b'.');
+                out.extend_from_slice(&digits.as_bytes()[whole..]);
+            }
+        }
+    } else {
+        out.extend_from_slice(mantissa.as_bytes());
+        out.extend_from_slice(if exponent > 0 { b"e+" } else { b"e" });
+        push_int(out, i64::from(exponent));
+    }
+}
+
+fn json_date(out: &mut Vec<u8>, year: i32, month: u32, day: u32) {
+    push_padded(out, year as u32, 4);
+    out.push(b'-');
+    push_padded(out, month, 2);
+    out.push(b'-');
+    push_padded(out, day, 2);
+}
+
+/// The value as orjson writes it inside the row's value list.
+pub fn write_json(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Str(text) => json_string(out, text),
+        Value::Int(number) => push_int(out, *number),
+        Value::Float(number) => json_float(out, *number),
+        Value::Bool(flag) => out.extend_from_slice(if *flag { b"true" } else { b"false" }),
+        Value::Date(year, month, day) => {
+            out.push(b'"');
+            json_date(out, *year, *month, *day);
+            out.push(b'"');
+        }
+        Value::Timestamp(t) => {
+            out.push(b'"');
+            json_date(out, t.year, t.month, t.day);
+            for (separator, number) in [(b'T', t.hour), (b':', t.minute), (b':', t.second)] {
+                out.push(separator);
+                push_padded(out, number, 2);
+            }
+            if t.microsecond != 0 {
+                out.push(b'.');
+                push_padded(out, t.microsecond, 6);
+            }
+            out.push(if t.offset_minutes < 0 { b'-' } else { b'+' });
+            let offset = t.offset_minutes.unsigned_abs();
+            push_padded(out, offset / 60, 2);
+            out.push(b':');
+            push_padded(out, offset % 60, 2);
+            out.push(b'"');
+        }
+        Value::List(items) => {
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                json_string(out, item);
+            }
+            out.push(b']');
+        }
+    }
+}
+
+// --- Avro --------------------------------------------------------------------------------------
+
+pub fn avro_long(out: &mut Vec<u8>, value: i64) {
+    let mut number = ((value << 1) ^ (value >> 63)) as u64;
+    while number > 0x7f {
+        out.push((number as u8 & 0x7f) | 0x80);
+        number >>= 7;
+    }
+    out.push(number as u8);
+}
+
+pub fn avro_string(out: &mut Vec<u8>, text: &str) {
+    avro_long(out, text.len() as i64);
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// Union branch indexes of the attribute value types, as encoded Avro longs.
+pub struct Branches {
+    pub string: Vec<u8>,
+    pub long: Vec<u8>,
+    pub double: Vec<u8>,
+    pub boolean: Vec<u8>,
+    pub date: Vec<u8>,
+    pub timestamp: Vec<u8>,
+    pub list: Vec<u8>,
+}
+
+/// The value's union branch and body (the `set` map's value).
+pub fn write_avro(out: &mut Vec<u8>, value: &Value, branches: &Branches) {
+    match value {
+        Value::Null => unreachable!("empty values are left out of the map"),
+        Value::Str(text) => {
+            out.extend_from_slice(&branches.string);
+            avro_string(out, text);
+        }
+        Value::Int(number) => {
+            out.extend_from_slice(&branches.long);
+            avro_long(out, *number);
+        }
+        Value::Float(number) => {
+            out.extend_from_slice(&branches.double);
+            out.extend_from_slice(&number.to_le_bytes());
+        }
+        Value::Bool(flag) => {
+            out.extend_from_slice(&branches.boolean);
+            out.push(u8::from(*flag));
+        }
+        Value::Date(year, month, day) => {
+            out.extend_from_slice(&branches.date);
+            avro_long(out, epoch_days(*year, *month, *day));
+        }
+        Value::Timestamp(instant) => {
+            out.extend_from_slice(&branches.timestamp);
+            avro_long(out, instant.epoch_millis());
+        }
+        Value::List(items) => {
+            out.extend_from_slice(&branches.list);
+            if !items.is_empty() {
+                avro_long(out, items.len() as i64);
+                for item in items {
+                    avro_string(out, item);
+                }
+            }
+            out.push(0);
+        }
+    }
+}
