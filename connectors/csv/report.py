@@ -25,6 +25,7 @@ class ErrorReport:
     """
 
     def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
         self._writer = csv.writer(stream)
         self._writer.writerow(REPORT_COLUMNS)
         self._last_line = -1
@@ -32,14 +33,20 @@ class ErrorReport:
         self.invalid_rows = 0
 
     def add(self, error: RowError) -> None:
-        self._writer.writerow(
-            (error.line, error.column or "", _safe(error.value), error.reason)
-        )
+        self._writer.writerow((error.line, error.column or "", _safe(error.value), error.reason))
         self.errors += 1
         # The reader yields the errors of one row together.
         if error.line != self._last_line:
             self.invalid_rows += 1
             self._last_line = error.line
+
+    def copy_from(self, report: TextIO, *, invalid_rows: int, errors: int) -> None:
+        """Repeat an earlier report of the same rows (read from ``report``) and its counts."""
+        next(csv.reader(report), None)  # its header: this report has written its own
+        for line in report:
+            self._stream.write(line)
+        self.errors += errors
+        self.invalid_rows += invalid_rows
 
 
 def write_error_report(errors: Iterable[RowError], stream: TextIO) -> ErrorReport:

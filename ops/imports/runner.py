@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -48,6 +48,7 @@ from connectors.csv import (
     envelope_for,
     to_body,
 )
+from connectors.csv.native import row_encoder
 from connectors.csv.plan import RowPlan
 from engine.errors import RefractError
 from engine.topics import TopicNames
@@ -59,8 +60,8 @@ from ops.imports.conversion import (
     convert_in_process,
     start_process,
 )
-from ops.imports.digests import DIGEST_BYTES, NO_DIGEST, DigestStore, digest_key
-from ops.imports.key_index import KeyIndex, identity_fields
+from ops.imports.digests import DIGEST_BYTES, NO_DIGEST, DigestStore, LastFile, digest_key
+from ops.imports.key_index import KeyIndex, identity_fields, index_key
 from schemas.codec import encode_envelope
 from streams.producer import Producer
 
@@ -72,8 +73,12 @@ BATCHES_IN_FLIGHT = 2
 """Batches awaiting Kafka's acknowledgement while the next one is read and encoded."""
 CHUNK_ROWS = 1000
 """Changed rows converted together (in a pool's process when there is one)."""
+ENCODE_ROWS = 1000
+"""Records handed to the compiled encoder at once."""
 POOL_MIN_BYTES = 16 * 1024 * 1024
 """Files smaller than this are converted in the importing process (a pool takes ~1 s to start)."""
+FILE_BLOCK_BYTES = 1 << 20
+"""Bytes read at a time to digest a whole file."""
 ERRORS_FILE = "errors.csv"
 RESULT_FILE = "result.json"
 
@@ -171,9 +176,7 @@ async def run_import(
         reader = CsvReader(stream, sync)  # raises FileRefused: nothing produced yet
         folder.mkdir(parents=True, exist_ok=True)
         total_bytes = source.stat().st_size if isinstance(source, Path) else None
-        report_file = stack.enter_context(
-            open(folder / ERRORS_FILE, "w", encoding="utf-8", newline="")
-        )
+        report_file = stack.enter_context(open(folder / ERRORS_FILE, "w", encoding="utf-8", newline=""))
         run = _Run(
             sync=sync,
             producer=None if dry_run else producer,
@@ -190,8 +193,27 @@ async def run_import(
         log.info("import.started", import_id=import_id, sync=sync.id, dry_run=dry_run)
         message: str | None = None
         status: Status = "finished"
+        # The very file the sync's last import read (same bytes, same mapping) changes nothing:
+        # its counts and error report are that import's. Other files make the sync forget it.
+        this_file = (
+            _file_of(source, sync, reader.columns, import_id)
+            if isinstance(source, Path)
+            and not dry_run
+            and sync.kind != "products"
+            and not sync.key.needs_resolution  # the key index may have changed since
+            else None
+        )
+        last_file = digests.last_file(sync.id) if this_file is not None else None
         try:
-            if isinstance(source, Path) and sync.kind != "products":
+            if (
+                this_file is not None
+                and last_file is not None
+                and run.same_file(this_file, last_file, folder)
+            ):
+                this_file = None
+            elif isinstance(source, Path) and sync.kind != "products":
+                if this_file is not None and last_file is not None:
+                    digests.set_last_file(sync.id, None)
                 raw_stream = stack.enter_context(open(source, encoding=reader.encoding, newline=""))
                 pool = None
                 if processes > 1 and (total_bytes or 0) >= POOL_MIN_BYTES:
@@ -207,6 +229,17 @@ async def run_import(
             else:
                 await run.reader_rows(reader)
             await run.finish()
+            if this_file is not None:
+                digests.set_last_file(
+                    sync.id,
+                    replace(
+                        this_file,
+                        rows_read=run.rows_read,
+                        valid=run.imported + run.unchanged,
+                        invalid=run.report.invalid_rows,
+                        errors=run.report.errors,
+                    ),
+                )
         except BaseException as exc:
             status = "failed"
             message = exc.message if isinstance(exc, RefractError) else f"{type(exc).__name__}: {exc}"
@@ -230,9 +263,7 @@ async def run_import(
                 error_report=folder / ERRORS_FILE,
                 message=message,
             )
-            (folder / RESULT_FILE).write_bytes(
-                orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2)
-            )
+            (folder / RESULT_FILE).write_bytes(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2))
             log.info(
                 "import.ended",
                 import_id=import_id,
@@ -254,7 +285,7 @@ class _Batch:
 
     records: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value) to the topic
     digests: list[tuple[bytes, bytes]] = field(default_factory=list)
-    identities: list[tuple[str, str, str]] = field(default_factory=list)
+    index_keys: list[tuple[bytes, bytes]] = field(default_factory=list)  # (index key, customer id)
     rows: int = 0
 
 
@@ -298,33 +329,54 @@ class _Run:
         # already went through the index.
         self.indexes = not sync.key.needs_resolution and sync.kind in ("attributes", "contacts")
 
-    # --- the two ways of reading rows --------------------------------------------------------
+    # --- the ways of reading rows ------------------------------------------------------------
+
+    def same_file(self, this: LastFile, last: LastFile, folder: Path) -> bool:
+        """Take ``last``'s outcome when ``this`` file is the one it read (and its report is
+        still there): every row unchanged, its invalid rows reported again. False otherwise."""
+        report = folder.parent / last.import_id / ERRORS_FILE
+        if (this.file, this.size, this.mapping) != (
+            last.file,
+            last.size,
+            last.mapping,
+        ) or not report.is_file():
+            return False
+        with open(report, encoding="utf-8", newline="") as previous:
+            self.report.copy_from(previous, invalid_rows=last.invalid, errors=last.errors)
+        self.rows_read = last.rows_read
+        self.unchanged = last.valid
+        self.bytes_read = self.total_bytes or 0
+        log.info("import.same_file", import_id=self.import_id, sync=self.sync.id, last_import=last.import_id)
+        return True
 
     async def raw_rows(
         self, reader: CsvReader, text: Any, pool: ProcessPoolExecutor | None, processes: int
     ) -> None:
         """Rows of a file on disk: raw records pre-digested, converted only when they changed.
 
-        Changed rows are converted in chunks, in ``pool`` when given (up to two chunks per
+        With the compiled encoder (``connectors.csv.native``), it does all of this for chunks of
+        records and hands back the rows it cannot take, one at a time, to the Python path. Without
+        it, changed rows are converted in chunks, in ``pool`` when given (up to two chunks per
         process in flight), and applied in file order.
         """
         sync = self.sync
-        key_of = RowPlan(
-            sync, {name: reader.columns.index(name) for name in sync.file_columns}, len(reader.columns)
-        ).key_of
-        resolve = sync.key.needs_resolution
-        field_name = sync.key.field
-        raw_key = _raw_digest_key(sync, reader.columns)
-        blake2b = hashlib.blake2b
-        get_stored = self.digests.get_raw
-        lookup = self.keys.lookup
-        sync_id = sync.id
-        converter = Converter(sync, reader.columns, self.import_id, self.now_ms, index=self.indexes)
+        columns = reader.columns
+        plan = RowPlan(sync, {name: columns.index(name) for name in sync.file_columns}, len(columns))
+        raw_key = _raw_digest_key(sync, columns)
+        encoder = row_encoder(
+            plan, import_id=self.import_id, now_ms=self.now_ms, index=self.indexes, raw_key=raw_key
+        )
+        pre_digest = _PreDigest(sync, plan, raw_key, self.digests, self.keys)
+        # A sync's first import has no digests to compare with: the encoder looks nothing up.
+        get_stored = self.digests.get_raw if self.digests.has_sync(sync.id) else None
+        converter = Converter(sync, columns, self.import_id, self.now_ms, index=self.indexes)
         loop = asyncio.get_running_loop()
         in_flight: deque[tuple[asyncio.Future[list[Outcome]], list[tuple[bytes, bytes]]]] = deque()
         most_in_flight = 2 * processes
         chunk: list[Pending] = []
         raws: list[tuple[bytes, bytes]] = []  # (digest key, raw pre-digest) of each row in chunk
+        records_of_chunk: list[list[str]] = []  # for the encoder: records and their lines
+        lines: list[int] = []
 
         async def convert() -> None:
             nonlocal chunk, raws
@@ -338,6 +390,33 @@ class _Run:
             chunk, raws = [], []
             self.bytes_read = text.buffer.tell()
 
+        async def encode() -> None:
+            assert encoder is not None
+            start, total = 0, len(records_of_chunk)
+            while start < total:
+                produced, digests, index_keys, unchanged, rows, stop = encoder.encode(
+                    records_of_chunk, lines, get_stored, start
+                )
+                batch = self.batch
+                batch.records.extend(produced)
+                batch.digests.extend(digests)
+                if index_keys:
+                    batch.index_keys.extend(index_keys)
+                batch.rows += rows
+                self.unchanged += unchanged
+                if stop < total:  # a row for Python: converted, or reported with its errors
+                    pending = pre_digest(lines[stop], records_of_chunk[stop])
+                    if pending is None:
+                        self.unchanged += 1
+                    else:
+                        await self._apply(converter.convert([pending[0]]), [pending[1]])
+                start = stop + 1
+                if self.batch.rows >= BATCH_ROWS:
+                    await self._send()
+            records_of_chunk.clear()
+            lines.clear()
+            self.bytes_read = text.buffer.tell()
+
         records = csv.reader(text, delimiter=sync.delimiter)
         previous = 0
         try:
@@ -346,33 +425,35 @@ class _Run:
                     previous = records.line_num
                     if record:
                         break
-            for record in records:
-                line = previous + 1
-                previous = records.line_num
-                if not record:
-                    continue
-                self.rows_read += 1
-                key = key_of(record)
-                customer: str | None = None
-                stored: bytes | None = None
-                raw = NO_DIGEST
-                store_key = b""
-                if key is not None:
-                    customer = lookup(field_name, key) if resolve else key
-                    if customer is not None:
-                        store_key = digest_key(sync_id, key)
-                        stored = get_stored(store_key)
-                        material = "\0".join(record)
-                        if resolve:
-                            material = f"{material}\0\0{customer}"
-                        raw = blake2b(material.encode(), digest_size=DIGEST_BYTES, key=raw_key).digest()
-                        if stored is not None and stored[:DIGEST_BYTES] == raw:
-                            self.unchanged += 1
-                            continue
-                chunk.append((line, record, customer, stored[DIGEST_BYTES:] if stored else None))
-                raws.append((store_key, raw))
-                if len(chunk) >= CHUNK_ROWS:
-                    await convert()
+            if encoder is not None:
+                chunk_rows = min(ENCODE_ROWS, BATCH_ROWS)  # a chunk never overfills a batch
+                for record in records:
+                    line = previous + 1
+                    previous = records.line_num
+                    if record:
+                        records_of_chunk.append(record)
+                        lines.append(line)
+                        if len(lines) >= chunk_rows:
+                            self.rows_read += len(lines)
+                            await encode()
+                self.rows_read += len(lines)
+                if lines:
+                    await encode()
+            else:
+                for record in records:
+                    line = previous + 1
+                    previous = records.line_num
+                    if not record:
+                        continue
+                    self.rows_read += 1
+                    pending = pre_digest(line, record)
+                    if pending is None:
+                        self.unchanged += 1
+                        continue
+                    chunk.append(pending[0])
+                    raws.append(pending[1])
+                    if len(chunk) >= CHUNK_ROWS:
+                        await convert()
         except csv.Error as exc:
             line = records.line_num
             raise CsvFormatError(f"line {line}: {exc}; check the quoting", line=line) from None
@@ -412,7 +493,10 @@ class _Run:
             for value in outcome.values:
                 batch.records.append((key, value))
             if outcome.identities:
-                batch.identities.extend((name, value, outcome.customer) for name, value in outcome.identities)
+                customer = outcome.customer.encode()
+                batch.index_keys.extend(
+                    (index_key(name, value), customer) for name, value in outcome.identities
+                )
             batch.rows += 1
             if batch.rows >= BATCH_ROWS:
                 await self._send()
@@ -460,7 +544,7 @@ class _Run:
         if self.indexes:
             for payload in row.events:
                 for name, value in identity_fields(payload):
-                    batch.identities.append((name, value, customer))
+                    batch.index_keys.append((index_key(name, value), customer.encode()))
         batch.rows += 1
 
     async def _send(self) -> None:
@@ -484,8 +568,8 @@ class _Run:
         """Record an acknowledged batch: its digests, its identity fields, its counts."""
         if batch.digests:
             self.digests.put_many(batch.digests)
-        if batch.identities:
-            self.keys.record(batch.identities)
+        if batch.index_keys:
+            self.keys.record_keys(batch.index_keys)
         self.imported += batch.rows
         self.events += len(batch.records)
 
@@ -524,6 +608,53 @@ def _counted(reader: CsvReader, run: _Run) -> Iterator[RowResult | RowError]:
     for row in reader:
         run.rows_read = reader.rows_read
         yield row
+
+
+class _PreDigest:
+    """A raw record's row to convert, with its (digest key, raw pre-digest), or None when the
+    stored pre-digest says its text did not change."""
+
+    def __init__(
+        self, sync: Sync, plan: RowPlan, raw_key: bytes, digests: DigestStore, keys: KeyIndex
+    ) -> None:
+        self._key_of = plan.key_of
+        self._resolve = sync.key.needs_resolution
+        self._field = sync.key.field
+        self._sync_id = sync.id
+        self._raw_key = raw_key
+        self._get_stored = digests.get_raw
+        self._lookup = keys.lookup
+
+    def __call__(self, line: int, record: list[str]) -> tuple[Pending, tuple[bytes, bytes]] | None:
+        key = self._key_of(record)
+        customer: str | None = None
+        stored: bytes | None = None
+        raw = NO_DIGEST
+        store_key = b""
+        if key is not None:
+            customer = self._lookup(self._field, key) if self._resolve else key
+            if customer is not None:
+                store_key = digest_key(self._sync_id, key)
+                stored = self._get_stored(store_key)
+                material = "\0".join(record)
+                if self._resolve:
+                    material = f"{material}\0\0{customer}"
+                raw = hashlib.blake2b(material.encode(), digest_size=DIGEST_BYTES, key=self._raw_key).digest()
+                if stored is not None and stored[:DIGEST_BYTES] == raw:
+                    return None
+        return (line, record, customer, stored[DIGEST_BYTES:] if stored else None), (store_key, raw)
+
+
+def _file_of(path: Path, sync: Sync, columns: tuple[str, ...], import_id: str) -> LastFile:
+    """``path``'s digest and size, under the mapping ``sync`` reads its ``columns`` with."""
+    hasher = hashlib.blake2b(digest_size=32)
+    size = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(FILE_BLOCK_BYTES):
+            hasher.update(block)
+            size += len(block)
+    mapping = _raw_digest_key(sync, columns).hex()
+    return LastFile(hasher.hexdigest(), size, mapping, import_id, rows_read=0, valid=0, invalid=0, errors=0)
 
 
 def _raw_digest_key(sync: Sync, columns: tuple[str, ...]) -> bytes:

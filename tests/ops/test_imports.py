@@ -225,9 +225,92 @@ def test_a_reimport_appends_only_changed_rows_and_same_values_in_other_words_are
     result = importer.run(write(tmp_path, "b.csv", text), load_sync(CUSTOMERS), producer)
     assert (result.imported, result.unchanged) == (1, 4)
     assert [r.key for r in producer.records] == [b"c1"]
-    # "003" was remembered as text: the next run recognizes it before converting.
-    third = importer.run(write(tmp_path, "b.csv", text), load_sync(CUSTOMERS), FakeProducer())
+    # "003" was remembered as text: the next run (of another file: a blank line more) recognizes
+    # it before converting.
+    third = importer.run(write(tmp_path, "c.csv", text + "\n"), load_sync(CUSTOMERS), FakeProducer())
     assert third.unchanged == 5
+
+
+MIXED = (
+    "customer_id,first_name,email,age\n"
+    "c1,Ana,Ana@X.io,30\n"
+    "c2,Bob,b@x.io,old\n"
+    "c3,Ω,ΩMEGA@X.IO,7\n"  # a lower() beyond Latin-1: the compiled encoder hands it to Python
+    "c4,Zoë, ZOË@x.io ,\n"
+    ",Eve,e@x.io,3\n"
+    "c1,Ana,ana@x.io,31\n"
+)
+
+
+def test_the_compiled_encoder_and_the_python_path_import_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "a.csv", MIXED)
+    outcomes = []
+    for name in ("compiled", "python"):
+        if name == "python":
+            monkeypatch.setattr("ops.imports.runner.row_encoder", lambda *args, **kwargs: None)
+        importer, producer = Importer(tmp_path / name), FakeProducer()
+        result = importer.run(path, load_sync(CUSTOMERS), producer)
+        with (
+            DigestStore(importer.folder / "digests.db") as digests,
+            KeyIndex(importer.folder / "keys.db") as keys,
+        ):
+            stored = [digests.get("customers", key) for key in ("c1", "c2", "c3", "c4")]
+            found = [keys.lookup("email", email) for email in ("ana@x.io", "ωmega@x.io", "zoë@x.io")]
+        outcomes.append(
+            (
+                (result.imported, result.invalid),
+                producer.records,
+                result.error_report.read_text(),
+                stored,
+                found,
+            )
+        )
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == (4, 2) and outcomes[0][4] == ["c1", "c3", "c4"]
+
+
+def test_reimporting_the_very_same_file_reads_no_row_and_repeats_its_error_report(
+    tmp_path: Path, importer: Importer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "a.csv", MIXED)
+    first = importer.run(path, load_sync(CUSTOMERS), FakeProducer())
+
+    async def no_rows(*args: object) -> None:
+        raise AssertionError("the same file was read again")
+
+    monkeypatch.setattr("ops.imports.runner._Run.raw_rows", no_rows)
+    producer = FakeProducer()
+    again = importer.run(path, load_sync(CUSTOMERS), producer)
+    assert producer.records == []
+    assert (again.rows_read, again.imported, again.unchanged, again.invalid, again.errors) == (
+        first.rows_read,
+        0,
+        first.imported,
+        first.invalid,
+        first.errors,
+    )
+    assert again.error_report != first.error_report
+    assert again.error_report.read_text() == first.error_report.read_text()
+
+
+def test_after_another_file_or_a_failed_import_the_same_file_is_read_again(
+    tmp_path: Path, importer: Importer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = write(tmp_path, "a.csv", csv_of(30))
+    b = write(tmp_path, "b.csv", csv_of(30, age="{i}0"))
+    importer.run(a, load_sync(CUSTOMERS), FakeProducer())
+    importer.run(b, load_sync(CUSTOMERS), FakeProducer())
+    # b changed every age: a's rows are all changed again, though a was imported before.
+    producer = FakeProducer()
+    assert importer.run(a, load_sync(CUSTOMERS), producer).imported == 29  # 0 is 00 for c0
+    # An import of b that fails still changed the digests of its acknowledged batches (19 rows):
+    # a is read again, and those rows are imported again.
+    monkeypatch.setattr("ops.imports.runner.BATCH_ROWS", 10)
+    with pytest.raises(ProduceFailed):
+        importer.run(b, load_sync(CUSTOMERS), FakeProducer(fail_batches=(1,)))
+    assert importer.run(a, load_sync(CUSTOMERS), FakeProducer()).imported == 19
 
 
 def test_a_changed_mapping_makes_every_row_changed_once(tmp_path: Path, importer: Importer) -> None:
