@@ -37,9 +37,11 @@ from engine.values import AttributeValue
 from schemas.codec import encode_event
 
 try:
-    from connectors.csv._native import RowEncoder
+    from connectors.csv._native import CsvRecords, RowEncoder
 except ImportError:  # pragma: no cover - the install builds it; without Rust, Python does the work
-    RowEncoder = None
+    CsvRecords = RowEncoder = None
+
+__all__ = ["CsvRecords", "RowEncoder", "available", "row_encoder"]
 
 _HEADER_BYTES = 10  # Avro single-object encoding: marker and 8-byte fingerprint
 _BRANCH_PROBES: tuple[tuple[AttributeValue, bytes], ...] = (

@@ -2,6 +2,7 @@
 //! benchmark target. Each one writes exactly what the Python code it stands in for writes
 //! (property tests compare them) and hands anything it is unsure of back to that code.
 
+mod reader;
 mod rows;
 mod text;
 mod values;
@@ -13,6 +14,7 @@ use pyo3::prelude::*;
 #[pyo3(name = "_native")]
 fn refract_native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<rows::RowEncoder>()?;
+    module.add_class::<reader::CsvRecords>()?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

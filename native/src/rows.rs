@@ -11,6 +11,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
+use crate::reader::CsvRecords;
 use crate::text;
 use crate::values::{self, Branches, Kind, Token, Value};
 
@@ -37,6 +38,17 @@ type Encoded<'py> = (
     usize,
     usize,
     usize,
+);
+
+/// ``Encoded`` for parsed records: the first five, the rows read, and the row handed back.
+type EncodedParsed<'py> = (
+    Bound<'py, PyList>,
+    Bound<'py, PyList>,
+    Bound<'py, PyList>,
+    usize,
+    usize,
+    usize,
+    Option<(i64, Bound<'py, PyList>)>,
 );
 
 #[pyclass(frozen, module = "connectors.csv._native")]
@@ -276,121 +288,225 @@ impl RowEncoder {
         get_stored: Option<&Bound<'py, PyAny>>,
         start: usize,
     ) -> PyResult<Encoded<'py>> {
-        let produced = PyList::empty(py);
-        let digests = PyList::empty(py);
-        let identities = PyList::empty(py);
-        let (mut unchanged, mut rows) = (0usize, 0usize);
-        let raw_params = {
-            let mut params = Params::new();
-            params.hash_length(DIGEST_BYTES).key(&self.raw_key);
-            params
-        };
-        let row_params = {
-            let mut params = Params::new();
-            params
-                .hash_length(DIGEST_BYTES)
-                .salt(&self.row_salt)
-                .personal(&self.row_person);
-            params
-        };
-        let mut material: Vec<u8> = Vec::with_capacity(256);
-        let mut json: Vec<u8> = Vec::with_capacity(256);
-        let mut value_list: Vec<Value> = Vec::with_capacity(self.columns.len());
-        let mut out: Vec<u8> = Vec::with_capacity(512);
-        let mut entries: Vec<Vec<u8>> = Vec::new();
+        let mut outputs = Outputs::new(py);
+        let mut scratch = Scratch::new(self);
         let total = records.len();
         let mut index = start;
         while index < total {
             let item = records.get_item(index)?;
             let record = item.downcast::<PyList>()?;
-            if record.len() != self.width {
-                break;
-            }
             // Cells as UTF-8 (a text Python could not encode either goes to Python's errors).
             let owned: Vec<Bound<'py, PyAny>> = record.iter().collect();
-            let mut cells: Vec<&str> = Vec::with_capacity(self.width);
-            let mut readable = true;
-            for cell in &owned {
-                match cell
-                    .downcast::<PyString>()
-                    .ok()
-                    .and_then(|s| s.to_str().ok())
-                {
-                    Some(text) => cells.push(text),
-                    None => {
-                        readable = false;
-                        break;
-                    }
-                }
-            }
-            if !readable {
-                break;
-            }
-            let key = text::strip(cells[self.key_index]);
-            if key.is_empty() {
-                break;
-            }
-            let mut store_key = self.store_prefix.clone();
-            store_key.extend_from_slice(key.as_bytes());
-            let stored: Option<Vec<u8>> = match get_stored {
-                Some(get) => get.call1((PyBytes::new(py, &store_key),))?.extract()?,
-                None => None,
-            };
-            material.clear();
-            for (position, cell) in cells.iter().enumerate() {
-                if position > 0 {
-                    material.push(0);
-                }
-                material.extend_from_slice(cell.as_bytes());
-            }
-            let raw = digest(&raw_params, &material);
-            if let Some(stored) = &stored {
-                if stored.len() >= DIGEST_BYTES && stored[..DIGEST_BYTES] == raw {
-                    unchanged += 1;
-                    index += 1;
-                    continue;
-                }
-            }
-            if !self.convert(&cells, &mut value_list)
-                || !self.index_entries(&value_list, &mut entries)
-            {
-                break;
-            }
-            json.clear();
-            json.push(b'[');
-            for (position, value) in value_list.iter().enumerate() {
-                if position > 0 {
-                    json.push(b',');
-                }
-                values::write_json(&mut json, value);
-            }
-            json.push(b']');
-            let row_digest = digest(&row_params, &json);
-            let mut entry = Vec::with_capacity(2 * DIGEST_BYTES);
-            entry.extend_from_slice(&raw);
-            entry.extend_from_slice(&row_digest);
-            digests.append((PyBytes::new(py, &store_key), PyBytes::new(py, &entry)))?;
-            if let Some(stored) = &stored {
-                if stored.len() == 2 * DIGEST_BYTES && stored[DIGEST_BYTES..] == row_digest {
-                    unchanged += 1;
-                    index += 1;
-                    continue;
-                }
-            }
+            let cells: Option<Vec<&str>> = owned
+                .iter()
+                .map(|cell| {
+                    cell.downcast::<PyString>()
+                        .ok()
+                        .and_then(|s| s.to_str().ok())
+                })
+                .collect();
+            let Some(cells) = cells else { break };
             let line: i64 = lines.get_item(index)?.extract()?;
-            self.write_event(&mut out, line, key, &value_list);
-            produced.append((PyBytes::new(py, key.as_bytes()), PyBytes::new(py, &out)))?;
-            for entry in &entries {
-                identities.append((PyBytes::new(py, entry), PyBytes::new(py, key.as_bytes())))?;
+            if !self.row(py, &cells, line, get_stored, &mut outputs, &mut scratch)? {
+                break;
             }
-            rows += 1;
             index += 1;
         }
-        Ok((produced, digests, identities, unchanged, rows, index))
+        let Outputs {
+            produced,
+            digests,
+            index_keys,
+            unchanged,
+            rows,
+        } = outputs;
+        Ok((produced, digests, index_keys, unchanged, rows, index))
+    }
+
+    /// Encode the records ``reader`` has parsed, until a row needs Python or ``limit`` rows made
+    /// records. Returns (records, digests, index entries, unchanged, rows, rows read, handed
+    /// back): the first five as ``encode`` answers them; the rows taken from the reader (blank
+    /// lines are not rows); and the (line, cells) of the row Python must take, or None.
+    #[pyo3(signature = (reader, get_stored, limit))]
+    fn encode_parsed<'py>(
+        &self,
+        py: Python<'py>,
+        reader: &Bound<'py, CsvRecords>,
+        get_stored: Option<&Bound<'py, PyAny>>,
+        limit: usize,
+    ) -> PyResult<EncodedParsed<'py>> {
+        let mut outputs = Outputs::new(py);
+        let mut scratch = Scratch::new(self);
+        let mut reader = reader.borrow_mut();
+        let mut read = 0usize;
+        let mut handed_back: Option<(i64, Bound<'py, PyList>)> = None;
+        while outputs.rows < limit {
+            let Some((line, record)) = reader.records.pop_front() else {
+                break;
+            };
+            if record.is_empty() {
+                continue; // a blank line
+            }
+            read += 1;
+            let cells = record.cells();
+            if !self.row(py, &cells, line, get_stored, &mut outputs, &mut scratch)? {
+                handed_back = Some((line, PyList::new(py, &cells)?));
+                break;
+            }
+        }
+        let Outputs {
+            produced,
+            digests,
+            index_keys,
+            unchanged,
+            rows,
+        } = outputs;
+        Ok((
+            produced,
+            digests,
+            index_keys,
+            unchanged,
+            rows,
+            read,
+            handed_back,
+        ))
+    }
+}
+
+/// What encoding calls hand back to Python, built as rows are encoded.
+struct Outputs<'py> {
+    produced: Bound<'py, PyList>,
+    digests: Bound<'py, PyList>,
+    index_keys: Bound<'py, PyList>,
+    unchanged: usize,
+    rows: usize,
+}
+
+impl<'py> Outputs<'py> {
+    fn new(py: Python<'py>) -> Self {
+        Self {
+            produced: PyList::empty(py),
+            digests: PyList::empty(py),
+            index_keys: PyList::empty(py),
+            unchanged: 0,
+            rows: 0,
+        }
+    }
+}
+
+/// Buffers reused from row to row, and the digests' parameters.
+struct Scratch {
+    raw_params: Params,
+    row_params: Params,
+    material: Vec<u8>,
+    json: Vec<u8>,
+    values: Vec<Value>,
+    event: Vec<u8>,
+    entries: Vec<Vec<u8>>,
+}
+
+impl Scratch {
+    fn new(encoder: &RowEncoder) -> Self {
+        let mut raw_params = Params::new();
+        raw_params.hash_length(DIGEST_BYTES).key(&encoder.raw_key);
+        let mut row_params = Params::new();
+        row_params
+            .hash_length(DIGEST_BYTES)
+            .salt(&encoder.row_salt)
+            .personal(&encoder.row_person);
+        Self {
+            raw_params,
+            row_params,
+            material: Vec::with_capacity(256),
+            json: Vec::with_capacity(256),
+            values: Vec::with_capacity(encoder.columns.len()),
+            event: Vec::with_capacity(512),
+            entries: Vec::new(),
+        }
     }
 }
 
 impl RowEncoder {
+    /// One row into ``outputs``: unchanged, or its digests, event and index entries. False when
+    /// Python must take it (nothing was added for it).
+    fn row<'py>(
+        &self,
+        py: Python<'py>,
+        cells: &[&str],
+        line: i64,
+        get_stored: Option<&Bound<'py, PyAny>>,
+        outputs: &mut Outputs<'py>,
+        scratch: &mut Scratch,
+    ) -> PyResult<bool> {
+        if cells.len() != self.width {
+            return Ok(false);
+        }
+        let key = text::strip(cells[self.key_index]);
+        if key.is_empty() {
+            return Ok(false);
+        }
+        let mut store_key = self.store_prefix.clone();
+        store_key.extend_from_slice(key.as_bytes());
+        let stored: Option<Vec<u8>> = match get_stored {
+            Some(get) => get.call1((PyBytes::new(py, &store_key),))?.extract()?,
+            None => None,
+        };
+        let material = &mut scratch.material;
+        material.clear();
+        for (position, cell) in cells.iter().enumerate() {
+            if position > 0 {
+                material.push(0);
+            }
+            material.extend_from_slice(cell.as_bytes());
+        }
+        let raw = digest(&scratch.raw_params, material);
+        if let Some(stored) = &stored {
+            if stored.len() >= DIGEST_BYTES && stored[..DIGEST_BYTES] == raw {
+                outputs.unchanged += 1;
+                return Ok(true);
+            }
+        }
+        if !self.convert(cells, &mut scratch.values)
+            || !self.index_entries(&scratch.values, &mut scratch.entries)
+        {
+            return Ok(false);
+        }
+        let json = &mut scratch.json;
+        json.clear();
+        json.push(b'[');
+        for (position, value) in scratch.values.iter().enumerate() {
+            if position > 0 {
+                json.push(b',');
+            }
+            values::write_json(json, value);
+        }
+        json.push(b']');
+        let row_digest = digest(&scratch.row_params, json);
+        let mut entry = Vec::with_capacity(2 * DIGEST_BYTES);
+        entry.extend_from_slice(&raw);
+        entry.extend_from_slice(&row_digest);
+        outputs
+            .digests
+            .append((PyBytes::new(py, &store_key), PyBytes::new(py, &entry)))?;
+        if let Some(stored) = &stored {
+            if stored.len() == 2 * DIGEST_BYTES && stored[DIGEST_BYTES..] == row_digest {
+                outputs.unchanged += 1;
+                return Ok(true);
+            }
+        }
+        self.write_event(&mut scratch.event, line, key, &scratch.values);
+        let customer = PyBytes::new(py, key.as_bytes());
+        outputs
+            .produced
+            .append((&customer, PyBytes::new(py, &scratch.event)))?;
+        for entry in &scratch.entries {
+            outputs
+                .index_keys
+                .append((PyBytes::new(py, entry), &customer))?;
+        }
+        outputs.rows += 1;
+        Ok(true)
+    }
+
     /// The row's values in ``value_list`` (one per column), or false when Python must convert it.
     fn convert(&self, cells: &[&str], value_list: &mut Vec<Value>) -> bool {
         value_list.clear();

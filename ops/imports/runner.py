@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import hashlib
+import io
+import itertools
 import multiprocessing
 import secrets
 import time
@@ -48,7 +50,7 @@ from connectors.csv import (
     envelope_for,
     to_body,
 )
-from connectors.csv.native import row_encoder
+from connectors.csv.native import CsvRecords, row_encoder
 from connectors.csv.plan import RowPlan
 from engine.errors import RefractError
 from engine.topics import TopicNames
@@ -73,8 +75,8 @@ BATCHES_IN_FLIGHT = 2
 """Batches awaiting Kafka's acknowledgement while the next one is read and encoded."""
 CHUNK_ROWS = 1000
 """Changed rows converted together (in a pool's process when there is one)."""
-ENCODE_ROWS = 1000
-"""Records handed to the compiled encoder at once."""
+TEXT_BLOCK_CHARS = 1 << 20
+"""Characters of text read at a time for the compiled reader."""
 POOL_MIN_BYTES = 16 * 1024 * 1024
 """Files smaller than this are converted in the importing process (a pool takes ~1 s to start)."""
 FILE_BLOCK_BYTES = 1 << 20
@@ -375,8 +377,6 @@ class _Run:
         most_in_flight = 2 * processes
         chunk: list[Pending] = []
         raws: list[tuple[bytes, bytes]] = []  # (digest key, raw pre-digest) of each row in chunk
-        records_of_chunk: list[list[str]] = []  # for the encoder: records and their lines
-        lines: list[int] = []
 
         async def convert() -> None:
             nonlocal chunk, raws
@@ -390,72 +390,83 @@ class _Run:
             chunk, raws = [], []
             self.bytes_read = text.buffer.tell()
 
-        async def encode() -> None:
-            assert encoder is not None
-            start, total = 0, len(records_of_chunk)
-            while start < total:
-                produced, digests, index_keys, unchanged, rows, stop = encoder.encode(
-                    records_of_chunk, lines, get_stored, start
-                )
-                batch = self.batch
-                batch.records.extend(produced)
-                batch.digests.extend(digests)
-                if index_keys:
-                    batch.index_keys.extend(index_keys)
-                batch.rows += rows
-                self.unchanged += unchanged
-                if stop < total:  # a row for Python: converted, or reported with its errors
-                    pending = pre_digest(lines[stop], records_of_chunk[stop])
-                    if pending is None:
-                        self.unchanged += 1
-                    else:
-                        await self._apply(converter.convert([pending[0]]), [pending[1]])
-                start = stop + 1
-                if self.batch.rows >= BATCH_ROWS:
-                    await self._send()
-            records_of_chunk.clear()
-            lines.clear()
-            self.bytes_read = text.buffer.tell()
+        reading: tuple[Any, int] = (None, 0)  # the csv module's reader, and its first line - 1
 
-        records = csv.reader(text, delimiter=sync.delimiter)
-        previous = 0
+        async def take(outcome: tuple[Any, ...]) -> None:
+            """Add what the encoder made to the batch; a row it handed back goes through Python."""
+            produced, digests, index_keys, unchanged, rows, read, handed_back = outcome
+            batch = self.batch
+            batch.records.extend(produced)
+            batch.digests.extend(digests)
+            if index_keys:
+                batch.index_keys.extend(index_keys)
+            batch.rows += rows
+            self.unchanged += unchanged
+            self.rows_read += read
+            if handed_back is not None:  # converted here, or reported with its errors
+                pending = pre_digest(*handed_back)
+                if pending is None:
+                    self.unchanged += 1
+                else:
+                    await self._apply(converter.convert([pending[0]]), [pending[1]])
+            if self.batch.rows >= BATCH_ROWS:
+                await self._send()
+
+        async def python_rows(records: Any, previous: int) -> None:
+            """Rows as the csv module reads them (after line ``previous``), converted by Python."""
+            nonlocal reading
+            reading = (records, previous - records.line_num)
+            for record in records:
+                line = previous + 1
+                previous = records.line_num
+                if not record:
+                    continue
+                self.rows_read += 1
+                pending = pre_digest(line, record)
+                if pending is None:
+                    self.unchanged += 1
+                    continue
+                chunk.append(pending[0])
+                raws.append(pending[1])
+                if len(chunk) >= CHUNK_ROWS:
+                    await convert()
+
         try:
-            if sync.header is None:
-                for record in records:  # the header, checked by the reader; skip blank lines
-                    previous = records.line_num
-                    if record:
-                        break
             if encoder is not None:
-                chunk_rows = min(ENCODE_ROWS, BATCH_ROWS)  # a chunk never overfills a batch
-                for record in records:
-                    line = previous + 1
-                    previous = records.line_num
-                    if record:
-                        records_of_chunk.append(record)
-                        lines.append(line)
-                        if len(lines) >= chunk_rows:
-                            self.rows_read += len(lines)
-                            await encode()
-                self.rows_read += len(lines)
-                if lines:
-                    await encode()
+                # The compiled reader splits the text as the csv module would; what it cannot
+                # take (a quoted field open at the end, a field over the size limit) and what
+                # follows are read by the csv module.
+                parsed = CsvRecords(sync.delimiter, 1)
+                header = sync.header is None
+                while True:
+                    block = text.read(TEXT_BLOCK_CHARS)
+                    parsed.feed(block, not block)
+                    if header and parsed.skip_record():
+                        header = False
+                    while not header and len(parsed):
+                        await take(encoder.encode_parsed(parsed, get_stored, BATCH_ROWS - self.batch.rows))
+                    self.bytes_read = text.buffer.tell()
+                    if not block:
+                        break
+                rest = parsed.python_from()
+                if rest is not None:
+                    line, remaining = rest
+                    remaining += text.readline()  # the csv module reads whole lines
+                    lines = itertools.chain(io.StringIO(remaining, newline=""), text)
+                    await python_rows(csv.reader(lines, delimiter=sync.delimiter), line - 1)
             else:
-                for record in records:
-                    line = previous + 1
-                    previous = records.line_num
-                    if not record:
-                        continue
-                    self.rows_read += 1
-                    pending = pre_digest(line, record)
-                    if pending is None:
-                        self.unchanged += 1
-                        continue
-                    chunk.append(pending[0])
-                    raws.append(pending[1])
-                    if len(chunk) >= CHUNK_ROWS:
-                        await convert()
+                records = csv.reader(text, delimiter=sync.delimiter)
+                reading = (records, 0)
+                previous = 0
+                if sync.header is None:
+                    for record in records:  # the header, checked by the reader; skip blank lines
+                        previous = records.line_num
+                        if record:
+                            break
+                await python_rows(records, previous)
         except csv.Error as exc:
-            line = records.line_num
+            reader_of_rest, base = reading
+            line = base + reader_of_rest.line_num
             raise CsvFormatError(f"line {line}: {exc}; check the quoting", line=line) from None
         except BaseException:
             # Rows already converted are applied (and, once acked, recorded) even after an error.

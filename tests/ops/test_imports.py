@@ -271,6 +271,35 @@ def test_the_compiled_encoder_and_the_python_path_import_the_same(
     assert outcomes[0][0] == (4, 2) and outcomes[0][4] == ["c1", "c3", "c4"]
 
 
+QUOTED = (
+    "customer_id,first_name,email,age\r\n"
+    'c1,"Gil, Ana",a@x.io,30\r\n'
+    "\r\n"
+    'c2,"say ""hi""\nthere",b@x.io,old\r\n'
+    'c3,"two\r\nlines",c@x.io,4\r'
+    "c4,Zoe,z@x.io,5\n"
+)
+
+
+@pytest.mark.parametrize("ending", ["", 'c5,"never closed,x@y.z,1\n'])
+def test_the_compiled_reader_and_the_csv_module_import_the_same_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    monkeypatch.setattr("ops.imports.runner.TEXT_BLOCK_CHARS", 7)  # records cut across blocks
+    path = write(tmp_path, "a.csv", QUOTED + ending)
+    outcomes = []
+    for name in ("compiled", "python"):
+        if name == "python":
+            monkeypatch.setattr("ops.imports.runner.row_encoder", lambda *args, **kwargs: None)
+        producer = FakeProducer()
+        result = Importer(tmp_path / name).run(path, load_sync(CUSTOMERS), producer)
+        counts = (result.rows_read, result.imported, result.invalid)
+        outcomes.append((counts, producer.records, result.error_report.read_text()))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0][:2] == ((5, 3) if ending else (4, 3))
+    assert "4,age,old,'old' is not an integer" in outcomes[0][2]  # the line c2's record starts on
+
+
 def test_reimporting_the_very_same_file_reads_no_row_and_repeats_its_error_report(
     tmp_path: Path, importer: Importer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.csv import load_sync
-from connectors.csv.native import available, row_encoder
+from connectors.csv.native import CsvRecords, available, row_encoder
 from connectors.csv.plan import RowPlan
 from ops.imports.conversion import Converted, Converter
 from ops.imports.key_index import index_key
@@ -255,3 +257,70 @@ def test_any_rows_are_encoded_as_python_encodes_them_or_handed_back(
 @given(rows=st.lists(_cells(), min_size=1, max_size=4))
 def test_any_campaign_rows_are_encoded_as_python_encodes_them_or_handed_back(rows: list[list[str]]) -> None:
     _compare(CAMPAIGN, rows)
+
+
+# --- the compiled CSV reader ----------------------------------------------------------------------
+
+
+def _csv_module(text: str, delimiter: str) -> list[tuple[int, list[str]]]:
+    """(line, record) of every record the csv module reads in ``text``, blank lines included."""
+    records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    found, previous = [], 0
+    for record in records:
+        found.append((previous + 1, record))
+        previous = records.line_num
+    return found
+
+
+def _compiled(text: str, delimiter: str, block: int) -> list[tuple[int, list[str]]]:
+    """The same through ``CsvRecords`` fed ``block`` characters at a time, and the csv module
+    for the rest when it hands over (as the import runner does)."""
+    parsed = CsvRecords(delimiter, 1)
+    found: list[tuple[int, list[str]]] = []
+    for start in range(0, len(text), block):
+        parsed.feed(text[start : start + block], False)
+        found.extend(parsed)
+    parsed.feed("", True)
+    found.extend(parsed)
+    rest = parsed.python_from()
+    if rest is not None:
+        line, remaining = rest
+        found.extend((line + at - 1, record) for at, record in _csv_module(remaining, delimiter))
+    return found
+
+
+_CSV_TEXT = st.lists(
+    st.sampled_from(["a", "bc", ",", ";", '"', '""', "\n", "\r", "\r\n", " ", "é", "€"]), max_size=40
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(pieces=_CSV_TEXT, delimiter=st.sampled_from([",", ";"]), block=st.integers(1, 70))
+def test_the_compiled_reader_splits_any_text_as_the_csv_module_does(
+    pieces: list[str], delimiter: str, block: int
+) -> None:
+    text = "".join(pieces)
+    assert _compiled(text, delimiter, block) == _csv_module(text, delimiter)
+
+
+def test_the_compiled_reader_hands_over_only_what_it_cannot_take() -> None:
+    typical = 'id,name\r\nc-1,"Gil, Ana"\r\n\r\nc-2,"say ""hi""\nthere"\rc-3,x'
+    parsed = CsvRecords(",", 1)
+    parsed.feed(typical, True)
+    assert parsed.python_from() is None
+    assert list(parsed) == [
+        (1, ["id", "name"]),
+        (2, ["c-1", "Gil, Ana"]),
+        (3, []),
+        (4, ["c-2", 'say "hi"\nthere']),
+        (6, ["c-3", "x"]),
+    ]
+    open_quote = 'id,name\nc-1,"never closed\n'
+    parsed = CsvRecords(",", 1)
+    parsed.feed(open_quote, True)
+    assert next(parsed) == (1, ["id", "name"])
+    assert parsed.python_from() == (2, 'c-1,"never closed\n')
+    too_long = "id,name\nc-1," + "x" * (csv.field_size_limit() + 1) + "\nc-2,y\n"
+    parsed = CsvRecords(",", 1)
+    parsed.feed(too_long, True)
+    assert next(parsed) == (1, ["id", "name"]) and parsed.python_from()[0] == 2

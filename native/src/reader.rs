@@ -1,0 +1,346 @@
+//! `CsvRecords`: CSV text split into records exactly as Python's `csv.reader` splits it.
+//!
+//! The import reads its file as text (`newline=""`) in large blocks and feeds them here, instead
+//! of having the csv module build a Python string per cell. This is CPython 3.11's `_csv.c`
+//! parser for the dialect the import uses (a delimiter, `"` quoting with doubled quotes, no
+//! escape character, not strict), fed line by line as the csv module is (lines end after `\n`,
+//! `\r\n` or a lone `\r`), with the same line numbers. Where the csv module would raise or take
+//! its end-of-file path (a quoted field still open at the end, a field over its size limit), it
+//! stops: `python_from` gives the line and the text from the start of that record, and Python's
+//! csv module reads the rest of the file.
+
+use std::collections::VecDeque;
+
+use pyo3::prelude::*;
+
+/// The csv module's default `field_size_limit`, in characters.
+const FIELD_LIMIT: usize = 131_072;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    StartRecord,
+    StartField,
+    InField,
+    InQuotedField,
+    QuoteInQuotedField,
+    EatCrnl,
+}
+
+/// How a record's parse ended.
+enum Parsed {
+    /// The record and the byte offset just after its last line.
+    Complete(Record, usize),
+    /// The text ran out inside the record (more is needed, or the file ended in quotes).
+    Incomplete,
+    /// What the csv module would refuse or treat specially: Python takes it from here.
+    Python,
+}
+
+#[pyclass(module = "connectors.csv._native")]
+pub struct CsvRecords {
+    delimiter: char,
+    /// Text from the start of the first record not parsed yet.
+    pending: String,
+    /// The line that record starts on.
+    next_line: i64,
+    /// Parsed records and the line each starts on (blank lines are empty records).
+    pub records: VecDeque<(i64, Record)>,
+    /// Where Python's csv module must go on: (line, the text from there), once set.
+    python_from: Option<(i64, String)>,
+}
+
+#[pymethods]
+impl CsvRecords {
+    /// Records of text split on ``delimiter``, the first of them on line ``first_line``.
+    #[new]
+    fn new(delimiter: char, first_line: i64) -> Self {
+        Self {
+            delimiter,
+            pending: String::new(),
+            next_line: first_line,
+            records: VecDeque::new(),
+            python_from: None,
+        }
+    }
+
+    /// Parse the records ``text`` completes (``last``: the file ends with it). Answers how many
+    /// records (blank lines included) are waiting to be encoded.
+    fn feed(&mut self, text: &str, last: bool) -> usize {
+        if self.python_from.is_some() {
+            return self.records.len();
+        }
+        self.pending.push_str(text);
+        let buffer = std::mem::take(&mut self.pending);
+        let mut start = 0;
+        while start < buffer.len() {
+            match self.parse_record(&buffer, start, last) {
+                Parsed::Complete(record, end) => {
+                    let lines = count_lines(&buffer[start..end]);
+                    self.records.push_back((self.next_line, record));
+                    self.next_line += lines;
+                    start = end;
+                }
+                Parsed::Incomplete if !last => break,
+                Parsed::Incomplete | Parsed::Python => {
+                    self.python_from = Some((self.next_line, buffer[start..].to_owned()));
+                    start = buffer.len();
+                }
+            }
+        }
+        self.pending = buffer[start..].to_owned();
+        self.records.len()
+    }
+
+    /// Records parsed and not taken yet.
+    fn __len__(&self) -> usize {
+        self.records.len()
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next parsed record and the line it starts on (a blank line is an empty record).
+    fn __next__(&mut self) -> Option<(i64, Vec<String>)> {
+        let (line, record) = self.records.pop_front()?;
+        Some((
+            line,
+            record.cells().into_iter().map(str::to_owned).collect(),
+        ))
+    }
+
+    /// Take the first record that is not a blank line (a file's header); false if none is
+    /// parsed yet.
+    fn skip_record(&mut self) -> bool {
+        while let Some((_, record)) = self.records.pop_front() {
+            if !record.is_empty() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// (line, text) from which Python's csv module must read the rest of the file, once the
+    /// parsed records before it are encoded; None while this reader goes on.
+    fn python_from(&self) -> Option<(i64, String)> {
+        if self.records.is_empty() {
+            self.python_from.clone()
+        } else {
+            None
+        }
+    }
+}
+
+/// The end of the line starting at ``start`` (after its terminator), or None when the line may go
+/// on in text still to come.
+fn line_end(buffer: &str, start: usize, last: bool) -> Option<usize> {
+    let bytes = buffer.as_bytes();
+    match bytes[start..]
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+    {
+        Some(offset) => {
+            let at = start + offset;
+            if bytes[at] == b'\n' {
+                Some(at + 1)
+            } else if at + 1 < bytes.len() {
+                Some(if bytes[at + 1] == b'\n' {
+                    at + 2
+                } else {
+                    at + 1
+                })
+            } else if last {
+                Some(at + 1)
+            } else {
+                None // a \r at the end: a \n may follow
+            }
+        }
+        None if last => Some(bytes.len()),
+        None => None,
+    }
+}
+
+/// Lines in a record's text: its line terminators (`\r\n` counts once).
+fn count_lines(text: &str) -> i64 {
+    let bytes = text.as_bytes();
+    let mut lines = 0;
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'\n' => lines += 1,
+            b'\r' => {
+                lines += 1;
+                if bytes.get(index + 1) == Some(&b'\n') {
+                    index += 1;
+                }
+            }
+            _ => {}
+        }
+        index += 1;
+    }
+    // The last line of a file may have no terminator; it is still a line.
+    if !matches!(bytes.last(), Some(b'\n' | b'\r')) {
+        lines += 1;
+    }
+    lines
+}
+
+impl CsvRecords {
+    /// The record starting at ``start``, parsed line by line as `_csv.c` does. Its states are
+    /// taken a run of bytes at a time: the characters that change a state (the delimiter, the
+    /// quote, CR, LF) are ASCII, which never occurs inside a multi-byte UTF-8 character.
+    fn parse_record(&self, buffer: &str, start: usize, last: bool) -> Parsed {
+        let bytes = buffer.as_bytes();
+        let delimiter = self.delimiter as u8;
+        let mut state = State::StartRecord;
+        let mut record = Record::default();
+        let mut field_start = 0; // in record.text
+        let mut at = start;
+        loop {
+            if at >= bytes.len() {
+                return Parsed::Incomplete;
+            }
+            let Some(end) = line_end(buffer, at, last) else {
+                return Parsed::Incomplete;
+            };
+            let mut index = at;
+            while index < end {
+                let c = bytes[index];
+                let is_break = c == b'\n' || c == b'\r';
+                match state {
+                    State::StartRecord if is_break => {
+                        state = State::EatCrnl;
+                        index += 1;
+                    }
+                    State::StartRecord | State::StartField => {
+                        if is_break {
+                            record.end_field(&mut field_start);
+                            state = State::EatCrnl;
+                            index += 1;
+                        } else if c == b'"' {
+                            state = State::InQuotedField;
+                            index += 1;
+                        } else if c == delimiter {
+                            record.end_field(&mut field_start);
+                            state = State::StartField;
+                            index += 1;
+                        } else {
+                            state = State::InField;
+                        }
+                    }
+                    State::InField => {
+                        // Everything up to the delimiter or the line's end is the field's.
+                        let run = bytes[index..end]
+                            .iter()
+                            .position(|&b| b == delimiter || b == b'\n' || b == b'\r')
+                            .map_or(end, |offset| index + offset);
+                        record.text.push_str(&buffer[index..run]);
+                        if record.too_long(field_start) {
+                            return Parsed::Python; // "field larger than field limit"
+                        }
+                        index = run;
+                        if index < end {
+                            record.end_field(&mut field_start);
+                            state = if bytes[index] == delimiter {
+                                State::StartField
+                            } else {
+                                State::EatCrnl
+                            };
+                            index += 1;
+                        }
+                    }
+                    State::InQuotedField => {
+                        // Everything up to the next quote is the field's, line breaks included.
+                        let run = bytes[index..end]
+                            .iter()
+                            .position(|&b| b == b'"')
+                            .map_or(end, |offset| index + offset);
+                        record.text.push_str(&buffer[index..run]);
+                        if record.too_long(field_start) {
+                            return Parsed::Python;
+                        }
+                        index = run;
+                        if index < end {
+                            state = State::QuoteInQuotedField;
+                            index += 1;
+                        }
+                    }
+                    State::QuoteInQuotedField => {
+                        if c == b'"' {
+                            record.text.push('"');
+                            if record.too_long(field_start) {
+                                return Parsed::Python;
+                            }
+                            state = State::InQuotedField;
+                        } else if c == delimiter {
+                            record.end_field(&mut field_start);
+                            state = State::StartField;
+                        } else if is_break {
+                            record.end_field(&mut field_start);
+                            state = State::EatCrnl;
+                        } else {
+                            state = State::InField; // not strict: the character is the field's
+                            continue;
+                        }
+                        index += 1;
+                    }
+                    State::EatCrnl if is_break => index += 1,
+                    State::EatCrnl => return Parsed::Python, // "new-line character seen in unquoted field"
+                }
+            }
+            // The end of the line (the csv module's EOL).
+            state = match state {
+                State::StartRecord | State::EatCrnl => State::StartRecord,
+                State::StartField | State::InField | State::QuoteInQuotedField => {
+                    record.end_field(&mut field_start);
+                    State::StartRecord
+                }
+                State::InQuotedField => State::InQuotedField,
+            };
+            at = end;
+            if state == State::StartRecord {
+                return Parsed::Complete(record, end);
+            }
+            if at >= bytes.len() && last {
+                return Parsed::Python; // the file ends inside quotes
+            }
+        }
+    }
+}
+
+/// A record's cells, in one string: ``ends`` are where each cell ends in ``text``.
+#[derive(Default)]
+pub struct Record {
+    pub text: String,
+    pub ends: Vec<usize>,
+}
+
+impl Record {
+    fn end_field(&mut self, field_start: &mut usize) {
+        self.ends.push(self.text.len());
+        *field_start = self.text.len();
+    }
+
+    /// Whether the cell being read has more characters than the csv module takes.
+    fn too_long(&self, field_start: usize) -> bool {
+        self.text.len() - field_start > FIELD_LIMIT
+            && self.text[field_start..].chars().count() > FIELD_LIMIT
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The cells, borrowed.
+    pub fn cells(&self) -> Vec<&str> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let cell = &self.text[start..end];
+                start = end;
+                cell
+            })
+            .collect()
+    }
+}
