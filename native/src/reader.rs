@@ -47,25 +47,30 @@ pub struct CsvRecords {
     pub records: VecDeque<(i64, Record)>,
     /// Where Python's csv module must go on: (line, the text from there), once set.
     python_from: Option<(i64, String)>,
+    /// Whether the first record that is not a blank line (the header) is still to be dropped.
+    header: bool,
 }
 
 #[pymethods]
 impl CsvRecords {
-    /// Records of text split on ``delimiter``, the first of them on line ``first_line``.
+    /// Records of text split on ``delimiter``, the first of them on line ``first_line``; with
+    /// ``header``, the first record that is not a blank line is dropped.
     #[new]
-    fn new(delimiter: char, first_line: i64) -> Self {
+    #[pyo3(signature = (delimiter, first_line, header = false))]
+    pub fn new(delimiter: char, first_line: i64, header: bool) -> Self {
         Self {
             delimiter,
             pending: String::new(),
             next_line: first_line,
             records: VecDeque::new(),
             python_from: None,
+            header,
         }
     }
 
     /// Parse the records ``text`` completes (``last``: the file ends with it). Answers how many
     /// records (blank lines included) are waiting to be encoded.
-    fn feed(&mut self, text: &str, last: bool) -> usize {
+    pub fn feed(&mut self, text: &str, last: bool) -> usize {
         if self.python_from.is_some() {
             return self.records.len();
         }
@@ -76,7 +81,11 @@ impl CsvRecords {
             match self.parse_record(&buffer, start, last) {
                 Parsed::Complete(record, end) => {
                     let lines = count_lines(&buffer[start..end]);
-                    self.records.push_back((self.next_line, record));
+                    if self.header && !record.is_empty() {
+                        self.header = false;
+                    } else {
+                        self.records.push_back((self.next_line, record));
+                    }
                     self.next_line += lines;
                     start = end;
                 }
@@ -107,17 +116,6 @@ impl CsvRecords {
             line,
             record.cells().into_iter().map(str::to_owned).collect(),
         ))
-    }
-
-    /// Take the first record that is not a blank line (a file's header); false if none is
-    /// parsed yet.
-    fn skip_record(&mut self) -> bool {
-        while let Some((_, record)) = self.records.pop_front() {
-            if !record.is_empty() {
-                return true;
-            }
-        }
-        false
     }
 
     /// (line, text) from which Python's csv module must read the rest of the file, once the
@@ -325,6 +323,17 @@ impl Record {
     fn too_long(&self, field_start: usize) -> bool {
         self.text.len() - field_start > FIELD_LIMIT
             && self.text[field_start..].chars().count() > FIELD_LIMIT
+    }
+
+    /// A record of these cells.
+    pub fn from_cells(cells: &[String]) -> Self {
+        let mut record = Self::default();
+        let mut start = 0;
+        for cell in cells {
+            record.text.push_str(cell);
+            record.end_field(&mut start);
+        }
+        record
     }
 
     pub fn is_empty(&self) -> bool {

@@ -9,9 +9,9 @@
 use blake2b_simd::{Params, State};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
-use crate::reader::CsvRecords;
+use crate::reader::{CsvRecords, Record};
 use crate::text;
 use crate::values::{self, Branches, Kind, Token, Value};
 
@@ -38,17 +38,6 @@ type Encoded<'py> = (
     usize,
     usize,
     usize,
-);
-
-/// ``Encoded`` for parsed records: the first five, the rows read, and the row handed back.
-type EncodedParsed<'py> = (
-    Bound<'py, PyList>,
-    Bound<'py, PyList>,
-    Bound<'py, PyList>,
-    usize,
-    usize,
-    usize,
-    Option<(i64, Bound<'py, PyList>)>,
 );
 
 #[pyclass(frozen, module = "connectors.csv._native")]
@@ -294,20 +283,15 @@ impl RowEncoder {
         let mut index = start;
         while index < total {
             let item = records.get_item(index)?;
-            let record = item.downcast::<PyList>()?;
             // Cells as UTF-8 (a text Python could not encode either goes to Python's errors).
-            let owned: Vec<Bound<'py, PyAny>> = record.iter().collect();
-            let cells: Option<Vec<&str>> = owned
-                .iter()
-                .map(|cell| {
-                    cell.downcast::<PyString>()
-                        .ok()
-                        .and_then(|s| s.to_str().ok())
-                })
-                .collect();
-            let Some(cells) = cells else { break };
+            let Ok(cells) = item.extract::<Vec<String>>() else {
+                break;
+            };
             let line: i64 = lines.get_item(index)?.extract()?;
-            if !self.row(py, &cells, line, get_stored, &mut outputs, &mut scratch)? {
+            let mut row = self.prepare(line, Record::from_cells(&cells), &scratch.raw_params);
+            self.look_up(py, &mut row, get_stored)?;
+            self.finish(&mut row, &mut scratch);
+            if !self.emit(py, row, &mut outputs)? {
                 break;
             }
             index += 1;
@@ -322,35 +306,79 @@ impl RowEncoder {
         Ok((produced, digests, index_keys, unchanged, rows, index))
     }
 
-    /// Encode the records ``reader`` has parsed, until a row needs Python or ``limit`` rows made
-    /// records. Returns (records, digests, index entries, unchanged, rows, rows read, handed
-    /// back): the first five as ``encode`` answers them; the rows taken from the reader (blank
-    /// lines are not rows); and the (line, cells) of the row Python must take, or None.
-    #[pyo3(signature = (reader, get_stored, limit))]
-    fn encode_parsed<'py>(
+    /// Parse ``text`` into ``reader`` and encode every record it completes, the parsing,
+    /// converting, hashing and Avro encoding without holding the GIL (so that Python can produce
+    /// the previous block meanwhile). ``last``: the file ends with ``text``.
+    ///
+    /// Answers the block's outcome in file order: a list of parts, each either (records,
+    /// digests, index entries, unchanged, rows, rows read) as ``encode_parsed`` answers them (at
+    /// most ``rows_per_part`` rows, so that batches keep their size), or (line, cells) of a row
+    /// Python must take (not counted in any part's rows read).
+    #[pyo3(signature = (reader, text, last, get_stored, rows_per_part))]
+    fn encode_block<'py>(
         &self,
         py: Python<'py>,
         reader: &Bound<'py, CsvRecords>,
+        text: &str,
+        last: bool,
         get_stored: Option<&Bound<'py, PyAny>>,
-        limit: usize,
-    ) -> PyResult<EncodedParsed<'py>> {
-        let mut outputs = Outputs::new(py);
-        let mut scratch = Scratch::new(self);
-        let mut reader = reader.borrow_mut();
-        let mut read = 0usize;
-        let mut handed_back: Option<(i64, Bound<'py, PyList>)> = None;
-        while outputs.rows < limit {
-            let Some((line, record)) = reader.records.pop_front() else {
-                break;
-            };
-            if record.is_empty() {
-                continue; // a blank line
+        rows_per_part: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let text = text.to_owned();
+        let mut state = {
+            let mut held = reader.borrow_mut();
+            let empty = CsvRecords::new(',', 0, false);
+            std::mem::replace(&mut *held, empty)
+        };
+        // Phase 1, no GIL: split the text, then key, store key and raw pre-digest of each row.
+        let raw_params = Scratch::new(self).raw_params;
+        let (state_back, mut prepared) = py.allow_threads(move || {
+            state.feed(&text, last);
+            let records: Vec<(i64, Record)> = state.records.drain(..).collect();
+            let prepared: Vec<Prepared> = records
+                .into_iter()
+                .filter(|(_, record)| !record.is_empty())
+                .map(|(line, record)| self.prepare(line, record, &raw_params))
+                .collect();
+            (state, prepared)
+        });
+        *reader.borrow_mut() = state_back;
+        // Phase 2, with the GIL: the stored digests.
+        for row in prepared.iter_mut() {
+            self.look_up(py, row, get_stored)?;
+        }
+        // Phase 3, no GIL: convert, digest and encode the rows that changed.
+        let prepared = py.allow_threads(move || {
+            let mut scratch = Scratch::new(self);
+            for row in prepared.iter_mut() {
+                self.finish(row, &mut scratch);
             }
-            read += 1;
-            let cells = record.cells();
-            if !self.row(py, &cells, line, get_stored, &mut outputs, &mut scratch)? {
-                handed_back = Some((line, PyList::new(py, &cells)?));
-                break;
+            prepared
+        });
+        // Phase 4, with the GIL: the parts, in file order.
+        let parts = PyList::empty(py);
+        let mut outputs = Outputs::new(py);
+        let mut read = 0usize;
+        for row in prepared {
+            let line = row.line;
+            let cells: Vec<String> = row.record.cells().into_iter().map(str::to_owned).collect();
+            let taken = self.emit(py, row, &mut outputs)?;
+            if taken {
+                read += 1;
+            }
+            if !taken || outputs.rows >= rows_per_part {
+                let Outputs {
+                    produced,
+                    digests,
+                    index_keys,
+                    unchanged,
+                    rows,
+                } = std::mem::replace(&mut outputs, Outputs::new(py));
+                parts.append((produced, digests, index_keys, unchanged, rows, read))?;
+                read = 0;
+            }
+            if !taken {
+                parts.append((line, cells))?;
             }
         }
         let Outputs {
@@ -360,15 +388,184 @@ impl RowEncoder {
             unchanged,
             rows,
         } = outputs;
-        Ok((
-            produced,
-            digests,
-            index_keys,
-            unchanged,
-            rows,
-            read,
-            handed_back,
-        ))
+        parts.append((produced, digests, index_keys, unchanged, rows, read))?;
+        Ok(parts)
+    }
+}
+
+/// A row of a block on its way through ``encode_block``'s phases.
+struct Prepared {
+    line: i64,
+    record: Record,
+    store_key: Vec<u8>,
+    raw: [u8; DIGEST_BYTES],
+    step: Step,
+}
+
+enum Step {
+    /// Its stored digests are to be looked up.
+    Lookup,
+    /// The raw pre-digest is the stored one.
+    Unchanged,
+    /// To convert; with the stored row digest, if any.
+    Convert(Option<Vec<u8>>),
+    /// Digests to store, and the event (``changed``: the row digest is not the stored one).
+    Done {
+        entry: Vec<u8>,
+        event: Vec<u8>,
+        entries: Vec<Vec<u8>>,
+        changed: bool,
+    },
+    /// Python must take it.
+    HandBack,
+}
+
+impl RowEncoder {
+    /// Phase 1 of a row: its store key and raw pre-digest (no GIL).
+    fn prepare(&self, line: i64, record: Record, raw_params: &Params) -> Prepared {
+        let mut row = Prepared {
+            line,
+            record,
+            store_key: Vec::new(),
+            raw: [0; DIGEST_BYTES],
+            step: Step::HandBack,
+        };
+        let cells = row.record.cells();
+        if cells.len() != self.width {
+            return row;
+        }
+        let key = text::strip(cells[self.key_index]);
+        if key.is_empty() {
+            return row;
+        }
+        let mut store_key = self.store_prefix.clone();
+        store_key.extend_from_slice(key.as_bytes());
+        let mut state = raw_params.to_state();
+        for (position, cell) in cells.iter().enumerate() {
+            if position > 0 {
+                state.update(&[0]);
+            }
+            state.update(cell.as_bytes());
+        }
+        row.raw.copy_from_slice(state.finalize().as_bytes());
+        row.store_key = store_key;
+        row.step = Step::Lookup;
+        row
+    }
+
+    /// Phase 2 of a row: its stored digests (with the GIL), when the sync has any.
+    fn look_up<'py>(
+        &self,
+        py: Python<'py>,
+        row: &mut Prepared,
+        get_stored: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<()> {
+        let (Step::Lookup, Some(get)) = (&row.step, get_stored) else {
+            return Ok(());
+        };
+        let stored: Option<Vec<u8>> = get.call1((PyBytes::new(py, &row.store_key),))?.extract()?;
+        row.step = match stored {
+            Some(stored) if stored.len() >= DIGEST_BYTES && stored[..DIGEST_BYTES] == row.raw => {
+                Step::Unchanged
+            }
+            Some(stored) if stored.len() == 2 * DIGEST_BYTES => {
+                Step::Convert(Some(stored[DIGEST_BYTES..].to_vec()))
+            }
+            _ => Step::Convert(None),
+        };
+        Ok(())
+    }
+
+    /// Phase 4 of a row: into ``outputs`` (with the GIL); false when Python must take it.
+    fn emit<'py>(
+        &self,
+        py: Python<'py>,
+        row: Prepared,
+        outputs: &mut Outputs<'py>,
+    ) -> PyResult<bool> {
+        match row.step {
+            Step::HandBack => return Ok(false),
+            Step::Unchanged => outputs.unchanged += 1,
+            Step::Done {
+                entry,
+                event,
+                entries,
+                changed,
+            } => {
+                outputs
+                    .digests
+                    .append((PyBytes::new(py, &row.store_key), PyBytes::new(py, &entry)))?;
+                if !changed {
+                    outputs.unchanged += 1;
+                    return Ok(true);
+                }
+                let customer = PyBytes::new(py, &row.store_key[self.store_prefix.len()..]);
+                outputs
+                    .produced
+                    .append((&customer, PyBytes::new(py, &event)))?;
+                for entry in &entries {
+                    outputs
+                        .index_keys
+                        .append((PyBytes::new(py, entry), &customer))?;
+                }
+                outputs.rows += 1;
+            }
+            Step::Lookup | Step::Convert(_) => {
+                unreachable!("a row is finished before it is emitted")
+            }
+        }
+        Ok(true)
+    }
+
+    /// Phase 3 of a row: converted, digested and encoded, or handed back (no GIL).
+    fn finish(&self, row: &mut Prepared, scratch: &mut Scratch) {
+        let stored = match std::mem::replace(&mut row.step, Step::HandBack) {
+            Step::Lookup => None, // nothing stored for the sync
+            Step::Convert(stored) => stored,
+            other => {
+                row.step = other;
+                return;
+            }
+        };
+        let cells = row.record.cells();
+        if !self.convert(&cells, &mut scratch.values)
+            || !self.index_entries(&scratch.values, &mut scratch.entries)
+        {
+            return;
+        }
+        let json = &mut scratch.json;
+        json.clear();
+        json.push(b'[');
+        for (position, value) in scratch.values.iter().enumerate() {
+            if position > 0 {
+                json.push(b',');
+            }
+            values::write_json(json, value);
+        }
+        json.push(b']');
+        let row_digest = digest(&scratch.row_params, json);
+        let mut entry = Vec::with_capacity(2 * DIGEST_BYTES);
+        entry.extend_from_slice(&row.raw);
+        entry.extend_from_slice(&row_digest);
+        if stored.as_deref() == Some(&row_digest[..]) {
+            row.step = Step::Done {
+                entry,
+                event: Vec::new(),
+                entries: Vec::new(),
+                changed: false,
+            };
+            return;
+        }
+        let key = &row.store_key[self.store_prefix.len()..];
+        let key = std::str::from_utf8(key).expect("the key was a str");
+        let mut event = Vec::with_capacity(512);
+        self.write_event(&mut event, row.line, key, &scratch.values);
+        row.step = Step::Done {
+            entry,
+            event,
+            entries: std::mem::take(&mut scratch.entries),
+            changed: true,
+        };
     }
 }
 
@@ -397,10 +594,8 @@ impl<'py> Outputs<'py> {
 struct Scratch {
     raw_params: Params,
     row_params: Params,
-    material: Vec<u8>,
     json: Vec<u8>,
     values: Vec<Value>,
-    event: Vec<u8>,
     entries: Vec<Vec<u8>>,
 }
 
@@ -416,97 +611,14 @@ impl Scratch {
         Self {
             raw_params,
             row_params,
-            material: Vec::with_capacity(256),
             json: Vec::with_capacity(256),
             values: Vec::with_capacity(encoder.columns.len()),
-            event: Vec::with_capacity(512),
             entries: Vec::new(),
         }
     }
 }
 
 impl RowEncoder {
-    /// One row into ``outputs``: unchanged, or its digests, event and index entries. False when
-    /// Python must take it (nothing was added for it).
-    fn row<'py>(
-        &self,
-        py: Python<'py>,
-        cells: &[&str],
-        line: i64,
-        get_stored: Option<&Bound<'py, PyAny>>,
-        outputs: &mut Outputs<'py>,
-        scratch: &mut Scratch,
-    ) -> PyResult<bool> {
-        if cells.len() != self.width {
-            return Ok(false);
-        }
-        let key = text::strip(cells[self.key_index]);
-        if key.is_empty() {
-            return Ok(false);
-        }
-        let mut store_key = self.store_prefix.clone();
-        store_key.extend_from_slice(key.as_bytes());
-        let stored: Option<Vec<u8>> = match get_stored {
-            Some(get) => get.call1((PyBytes::new(py, &store_key),))?.extract()?,
-            None => None,
-        };
-        let material = &mut scratch.material;
-        material.clear();
-        for (position, cell) in cells.iter().enumerate() {
-            if position > 0 {
-                material.push(0);
-            }
-            material.extend_from_slice(cell.as_bytes());
-        }
-        let raw = digest(&scratch.raw_params, material);
-        if let Some(stored) = &stored {
-            if stored.len() >= DIGEST_BYTES && stored[..DIGEST_BYTES] == raw {
-                outputs.unchanged += 1;
-                return Ok(true);
-            }
-        }
-        if !self.convert(cells, &mut scratch.values)
-            || !self.index_entries(&scratch.values, &mut scratch.entries)
-        {
-            return Ok(false);
-        }
-        let json = &mut scratch.json;
-        json.clear();
-        json.push(b'[');
-        for (position, value) in scratch.values.iter().enumerate() {
-            if position > 0 {
-                json.push(b',');
-            }
-            values::write_json(json, value);
-        }
-        json.push(b']');
-        let row_digest = digest(&scratch.row_params, json);
-        let mut entry = Vec::with_capacity(2 * DIGEST_BYTES);
-        entry.extend_from_slice(&raw);
-        entry.extend_from_slice(&row_digest);
-        outputs
-            .digests
-            .append((PyBytes::new(py, &store_key), PyBytes::new(py, &entry)))?;
-        if let Some(stored) = &stored {
-            if stored.len() == 2 * DIGEST_BYTES && stored[DIGEST_BYTES..] == row_digest {
-                outputs.unchanged += 1;
-                return Ok(true);
-            }
-        }
-        self.write_event(&mut scratch.event, line, key, &scratch.values);
-        let customer = PyBytes::new(py, key.as_bytes());
-        outputs
-            .produced
-            .append((&customer, PyBytes::new(py, &scratch.event)))?;
-        for entry in &scratch.entries {
-            outputs
-                .index_keys
-                .append((PyBytes::new(py, entry), &customer))?;
-        }
-        outputs.rows += 1;
-        Ok(true)
-    }
-
     /// The row's values in ``value_list`` (one per column), or false when Python must convert it.
     fn convert(&self, cells: &[&str], value_list: &mut Vec<Value>) -> bool {
         value_list.clear();

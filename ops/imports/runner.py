@@ -31,7 +31,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -197,15 +197,31 @@ async def run_import(
         status: Status = "finished"
         # The very file the sync's last import read (same bytes, same mapping) changes nothing:
         # its counts and error report are that import's. Other files make the sync forget it.
-        this_file = (
-            _file_of(source, sync, reader.columns, import_id)
-            if isinstance(source, Path)
+        # The file's hash is computed in a thread while the import runs (hashlib lets go of the
+        # GIL), unless the size and mapping say it may be the last file: then it is needed now.
+        this_file: LastFile | None = None
+        file_hash: asyncio.Future[str] | None = None
+        if (
+            isinstance(source, Path)
             and not dry_run
             and sync.kind != "products"
             and not sync.key.needs_resolution  # the key index may have changed since
-            else None
-        )
+        ):
+            stat = source.stat()
+            mapping = _raw_digest_key(sync, reader.columns).hex()
+            this_file = LastFile(
+                "", stat.st_size, mapping, import_id, rows_read=0, valid=0, invalid=0, errors=0
+            )
+            file_hash = asyncio.get_running_loop().run_in_executor(None, _file_hash, source)
+            before = (stat.st_size, stat.st_mtime_ns)
         last_file = digests.last_file(sync.id) if this_file is not None else None
+        if (
+            this_file is not None
+            and file_hash is not None
+            and last_file is not None
+            and (last_file.size, last_file.mapping) == (this_file.size, this_file.mapping)
+        ):
+            this_file = replace(this_file, file=await file_hash)
         try:
             if (
                 this_file is not None
@@ -231,17 +247,20 @@ async def run_import(
             else:
                 await run.reader_rows(reader)
             await run.finish()
-            if this_file is not None:
-                digests.set_last_file(
-                    sync.id,
-                    replace(
-                        this_file,
-                        rows_read=run.rows_read,
-                        valid=run.imported + run.unchanged,
-                        invalid=run.report.invalid_rows,
-                        errors=run.report.errors,
-                    ),
-                )
+            if this_file is not None and file_hash is not None and isinstance(source, Path):
+                after = source.stat()  # a file changed while it was read is not remembered
+                if (after.st_size, after.st_mtime_ns) == before:
+                    digests.set_last_file(
+                        sync.id,
+                        replace(
+                            this_file,
+                            file=await file_hash,
+                            rows_read=run.rows_read,
+                            valid=run.imported + run.unchanged,
+                            invalid=run.report.invalid_rows,
+                            errors=run.report.errors,
+                        ),
+                    )
         except BaseException as exc:
             status = "failed"
             message = exc.message if isinstance(exc, RefractError) else f"{type(exc).__name__}: {exc}"
@@ -392,25 +411,29 @@ class _Run:
 
         reading: tuple[Any, int] = (None, 0)  # the csv module's reader, and its first line - 1
 
-        async def take(outcome: tuple[Any, ...]) -> None:
-            """Add what the encoder made to the batch; a row it handed back goes through Python."""
-            produced, digests, index_keys, unchanged, rows, read, handed_back = outcome
-            batch = self.batch
-            batch.records.extend(produced)
-            batch.digests.extend(digests)
-            if index_keys:
-                batch.index_keys.extend(index_keys)
-            batch.rows += rows
-            self.unchanged += unchanged
-            self.rows_read += read
-            if handed_back is not None:  # converted here, or reported with its errors
-                pending = pre_digest(*handed_back)
-                if pending is None:
-                    self.unchanged += 1
-                else:
-                    await self._apply(converter.convert([pending[0]]), [pending[1]])
-            if self.batch.rows >= BATCH_ROWS:
-                await self._send()
+        async def take(parts: list[tuple[Any, ...]]) -> None:
+            """Add what the encoder made of a block to the batch, in file order; a row it handed
+            back goes through Python."""
+            for part in parts:
+                if len(part) == 2:  # (line, cells): converted here, or reported with its errors
+                    self.rows_read += 1
+                    pending = pre_digest(*part)
+                    if pending is None:
+                        self.unchanged += 1
+                    else:
+                        await self._apply(converter.convert([pending[0]]), [pending[1]])
+                    continue
+                produced, digests, index_keys, unchanged, rows, read = part
+                batch = self.batch
+                batch.records.extend(produced)
+                batch.digests.extend(digests)
+                if index_keys:
+                    batch.index_keys.extend(index_keys)
+                batch.rows += rows
+                self.unchanged += unchanged
+                self.rows_read += read
+                if self.batch.rows >= BATCH_ROWS:
+                    await self._send()
 
         async def python_rows(records: Any, previous: int) -> None:
             """Rows as the csv module reads them (after line ``previous``), converted by Python."""
@@ -435,19 +458,23 @@ class _Run:
             if encoder is not None:
                 # The compiled reader splits the text as the csv module would; what it cannot
                 # take (a quoted field open at the end, a field over the size limit) and what
-                # follows are read by the csv module.
-                parsed = CsvRecords(sync.delimiter, 1)
-                header = sync.header is None
-                while True:
-                    block = text.read(TEXT_BLOCK_CHARS)
-                    parsed.feed(block, not block)
-                    if header and parsed.skip_record():
-                        header = False
-                    while not header and len(parsed):
-                        await take(encoder.encode_parsed(parsed, get_stored, BATCH_ROWS - self.batch.rows))
-                    self.bytes_read = text.buffer.tell()
-                    if not block:
-                        break
+                # follows are read by the csv module. A block is encoded in a thread (mostly
+                # without the GIL) while this one produces and records the block before it.
+                parsed = CsvRecords(sync.delimiter, 1, sync.header is None)
+                with ThreadPoolExecutor(1, thread_name_prefix="import-encoder") as encoding:
+                    previous_block: asyncio.Future[list[tuple[Any, ...]]] | None = None
+                    while True:
+                        block = text.read(TEXT_BLOCK_CHARS)
+                        encoded = loop.run_in_executor(
+                            encoding, encoder.encode_block, parsed, block, not block, get_stored, BATCH_ROWS
+                        )
+                        if previous_block is not None:
+                            await take(await previous_block)
+                        previous_block = encoded
+                        self.bytes_read = text.buffer.tell()
+                        if not block:
+                            break
+                    await take(await previous_block)
                 rest = parsed.python_from()
                 if rest is not None:
                     line, remaining = rest
@@ -656,16 +683,13 @@ class _PreDigest:
         return (line, record, customer, stored[DIGEST_BYTES:] if stored else None), (store_key, raw)
 
 
-def _file_of(path: Path, sync: Sync, columns: tuple[str, ...], import_id: str) -> LastFile:
-    """``path``'s digest and size, under the mapping ``sync`` reads its ``columns`` with."""
+def _file_hash(path: Path) -> str:
+    """The BLAKE2b hash of ``path``'s bytes, hex."""
     hasher = hashlib.blake2b(digest_size=32)
-    size = 0
     with open(path, "rb") as handle:
         while block := handle.read(FILE_BLOCK_BYTES):
             hasher.update(block)
-            size += len(block)
-    mapping = _raw_digest_key(sync, columns).hex()
-    return LastFile(hasher.hexdigest(), size, mapping, import_id, rows_read=0, valid=0, invalid=0, errors=0)
+    return hasher.hexdigest()
 
 
 def _raw_digest_key(sync: Sync, columns: tuple[str, ...]) -> bytes:

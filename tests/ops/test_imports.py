@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from ops.imports import (
     summary,
 )
 from ops.imports.key_index import identity_fields
+from ops.imports.runner import _Run
 from schemas.codec import decode_envelope
 from streams.producer import OutRecord, ProduceFailed
 
@@ -322,6 +324,26 @@ def test_reimporting_the_very_same_file_reads_no_row_and_repeats_its_error_repor
     )
     assert again.error_report != first.error_report
     assert again.error_report.read_text() == first.error_report.read_text()
+
+
+def test_a_file_changed_while_it_was_imported_is_read_again_next_time(
+    tmp_path: Path, importer: Importer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "a.csv", csv_of(5))
+    finish = _Run.finish
+
+    async def finish_then_edit(run: _Run) -> None:
+        await finish(run)  # the rows were read; now the file changes (same size)
+        path.write_text(csv_of(5).replace("c1,Name1", "c1,Namx1"))
+        os.utime(path, ns=(1, 1))
+
+    monkeypatch.setattr(_Run, "finish", finish_then_edit)
+    importer.run(path, load_sync(CUSTOMERS), FakeProducer())
+    monkeypatch.setattr(_Run, "finish", finish)
+    producer = FakeProducer()
+    again = importer.run(path, load_sync(CUSTOMERS), producer)
+    assert (again.rows_read, again.imported, again.unchanged) == (5, 1, 4)
+    assert [r.key for r in producer.records] == [b"c1"]
 
 
 def test_after_another_file_or_a_failed_import_the_same_file_is_read_again(
