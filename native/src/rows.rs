@@ -360,13 +360,22 @@ impl RowEncoder {
         let mut outputs = Outputs::new(py);
         let mut read = 0usize;
         for row in prepared {
-            let line = row.line;
-            let cells: Vec<String> = row.record.cells().into_iter().map(str::to_owned).collect();
-            let taken = self.emit(py, row, &mut outputs)?;
-            if taken {
-                read += 1;
+            if let Step::HandBack = row.step {
+                let Outputs {
+                    produced,
+                    digests,
+                    index_keys,
+                    unchanged,
+                    rows,
+                } = std::mem::replace(&mut outputs, Outputs::new(py));
+                parts.append((produced, digests, index_keys, unchanged, rows, read))?;
+                parts.append((row.line, PyList::new(py, row.record.cells())?))?;
+                read = 0;
+                continue;
             }
-            if !taken || outputs.rows >= rows_per_part {
+            self.emit(py, row, &mut outputs)?;
+            read += 1;
+            if outputs.rows >= rows_per_part {
                 let Outputs {
                     produced,
                     digests,
@@ -376,9 +385,6 @@ impl RowEncoder {
                 } = std::mem::replace(&mut outputs, Outputs::new(py));
                 parts.append((produced, digests, index_keys, unchanged, rows, read))?;
                 read = 0;
-            }
-            if !taken {
-                parts.append((line, cells))?;
             }
         }
         let Outputs {

@@ -13,7 +13,9 @@ Customers created through the API are not indexed either.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
+from itertools import starmap
 from pathlib import Path
 
 import rocksdict
@@ -71,8 +73,7 @@ class KeyIndex:
     def record_keys(self, entries: Iterable[tuple[bytes, bytes]]) -> None:
         """Store (``index_key``, customer id) pairs, already encoded, in one atomic write."""
         batch = rocksdict.WriteBatch(raw_mode=True)
-        for key, customer_id in entries:
-            batch.put(key, customer_id)
+        deque(starmap(batch.put, entries), maxlen=0)  # the loop in C: an import's hot path
         self._db.write(batch)
 
     def close(self) -> None:
