@@ -30,7 +30,8 @@ struct Column {
 }
 
 /// What one call did: the records to produce, the digests to store once they are acked, the
-/// key-index entries, how many rows were unchanged, how many made records, and where it stopped.
+/// key-index entries, how many rows were unchanged, how many made records, and where it stopped
+/// (``encode``) or how many rows it read (a part of ``encode_block``'s outcome).
 type Encoded<'py> = (
     Bound<'py, PyList>,
     Bound<'py, PyList>,
@@ -296,13 +297,7 @@ impl RowEncoder {
             }
             index += 1;
         }
-        let Outputs {
-            produced,
-            digests,
-            index_keys,
-            unchanged,
-            rows,
-        } = outputs;
+        let (produced, digests, index_keys, unchanged, rows, _) = outputs.part(py);
         Ok((produced, digests, index_keys, unchanged, rows, index))
     }
 
@@ -358,43 +353,19 @@ impl RowEncoder {
         // Phase 4, with the GIL: the parts, in file order.
         let parts = PyList::empty(py);
         let mut outputs = Outputs::new(py);
-        let mut read = 0usize;
         for row in prepared {
             if let Step::HandBack = row.step {
-                let Outputs {
-                    produced,
-                    digests,
-                    index_keys,
-                    unchanged,
-                    rows,
-                } = std::mem::replace(&mut outputs, Outputs::new(py));
-                parts.append((produced, digests, index_keys, unchanged, rows, read))?;
+                parts.append(outputs.part(py))?;
                 parts.append((row.line, PyList::new(py, row.record.cells())?))?;
-                read = 0;
                 continue;
             }
             self.emit(py, row, &mut outputs)?;
-            read += 1;
+            outputs.read += 1;
             if outputs.rows >= rows_per_part {
-                let Outputs {
-                    produced,
-                    digests,
-                    index_keys,
-                    unchanged,
-                    rows,
-                } = std::mem::replace(&mut outputs, Outputs::new(py));
-                parts.append((produced, digests, index_keys, unchanged, rows, read))?;
-                read = 0;
+                parts.append(outputs.part(py))?;
             }
         }
-        let Outputs {
-            produced,
-            digests,
-            index_keys,
-            unchanged,
-            rows,
-        } = outputs;
-        parts.append((produced, digests, index_keys, unchanged, rows, read))?;
+        parts.append(outputs.part(py))?;
         Ok(parts)
     }
 }
@@ -582,6 +553,8 @@ struct Outputs<'py> {
     index_keys: Bound<'py, PyList>,
     unchanged: usize,
     rows: usize,
+    /// Rows taken from a reader (``encode_block``).
+    read: usize,
 }
 
 impl<'py> Outputs<'py> {
@@ -592,7 +565,21 @@ impl<'py> Outputs<'py> {
             index_keys: PyList::empty(py),
             unchanged: 0,
             rows: 0,
+            read: 0,
         }
+    }
+
+    /// What was gathered, as a part, and a fresh start.
+    fn part(&mut self, py: Python<'py>) -> Encoded<'py> {
+        let done = std::mem::replace(self, Self::new(py));
+        (
+            done.produced,
+            done.digests,
+            done.index_keys,
+            done.unchanged,
+            done.rows,
+            done.read,
+        )
     }
 }
 
