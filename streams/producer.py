@@ -184,17 +184,18 @@ class Producer:
                     # The local queue is full: let the poller drain it, then try again.
                     self._producer.poll(0.01)
 
-    def send_many(self, topic: str, records: Sequence[tuple[bytes, bytes]]) -> asyncio.Future[int]:
-        """Queue (key, value) ``records`` for ``topic``; the future resolves with their number once
-        all are acked. For bulk writes (imports) that need no offsets back."""
+    def send_many(self, topic: str, keys: Sequence[bytes], values: Sequence[bytes]) -> asyncio.Future[int]:
+        """Queue records of ``keys`` and ``values`` (parallel lists) for ``topic``; the future
+        resolves with their number once all are acked. For bulk writes (imports) that need no
+        offsets back (and no tuple per record)."""
         loop = asyncio.get_running_loop()
-        count = _Count(loop, len(records))
-        if not records:
+        count = _Count(loop, len(keys))
+        if not keys:
             count.future.set_result(0)
             return count.future
         produce = self._producer.produce
         on_delivery = count.on_delivery
-        for key, value in records:
+        for key, value in zip(keys, values, strict=True):
             while True:
                 try:
                     produce(topic, value, key, on_delivery=on_delivery)

@@ -33,13 +33,16 @@ struct Column {
 /// key-index entries, how many rows were unchanged, how many made records, and where it stopped
 /// (``encode``) or how many rows it read (a part of ``encode_block``'s outcome).
 type Encoded<'py> = (
-    Bound<'py, PyList>,
-    Bound<'py, PyList>,
-    Bound<'py, PyList>,
+    ListPair<'py>,
+    ListPair<'py>,
+    ListPair<'py>,
     usize,
     usize,
     usize,
 );
+
+/// (keys, values): two lists of bytes, entry by entry.
+type ListPair<'py> = (Bound<'py, PyList>, Bound<'py, PyList>);
 
 #[pyclass(frozen, module = "connectors.csv._native")]
 pub struct RowEncoder {
@@ -265,10 +268,10 @@ impl RowEncoder {
     ///
     /// ``get_stored(key)`` answers the 32 stored bytes of a digest-store key, or None (pass None
     /// when nothing is stored for the sync). Returns (records, digests, index entries, unchanged,
-    /// rows, stop): ``records`` are (key, value) pairs to produce, ``digests`` (store key, raw +
-    /// row digest) pairs, index entries (key-index key, customer id) pairs; ``unchanged`` rows need
-    /// nothing produced, ``rows`` rows made records; ``stop`` is the index of the row Python must
-    /// take (``len(records)`` when none).
+    /// rows, stop): ``records`` are (keys, values) to produce, ``digests`` (store keys, raw + row
+    /// digests), index entries (key-index keys, customer ids), each two lists; ``unchanged`` rows
+    /// need nothing produced, ``rows`` rows made records; ``stop`` is the index of the row Python
+    /// must take (``len(records)`` when none).
     #[pyo3(signature = (records, lines, get_stored, start))]
     fn encode<'py>(
         &self,
@@ -471,7 +474,7 @@ impl RowEncoder {
             } => {
                 outputs
                     .digests
-                    .append((PyBytes::new(py, &row.store_key), PyBytes::new(py, &entry)))?;
+                    .push(PyBytes::new(py, &row.store_key), PyBytes::new(py, &entry))?;
                 if !changed {
                     outputs.unchanged += 1;
                     return Ok(true);
@@ -479,11 +482,11 @@ impl RowEncoder {
                 let customer = PyBytes::new(py, &row.store_key[self.store_prefix.len()..]);
                 outputs
                     .produced
-                    .append((&customer, PyBytes::new(py, &event)))?;
+                    .push(customer.clone(), PyBytes::new(py, &event))?;
                 for entry in &entries {
                     outputs
                         .index_keys
-                        .append((PyBytes::new(py, entry), &customer))?;
+                        .push(PyBytes::new(py, entry), customer.clone())?;
                 }
                 outputs.rows += 1;
             }
@@ -546,11 +549,32 @@ impl RowEncoder {
     }
 }
 
+/// Keys and values, in two lists (no tuple per entry: tuples are tracked by Python's collector,
+/// and an import makes millions of them).
+struct Pairs<'py> {
+    keys: Bound<'py, PyList>,
+    values: Bound<'py, PyList>,
+}
+
+impl<'py> Pairs<'py> {
+    fn new(py: Python<'py>) -> Self {
+        Self {
+            keys: PyList::empty(py),
+            values: PyList::empty(py),
+        }
+    }
+
+    fn push(&self, key: Bound<'py, PyBytes>, value: Bound<'py, PyBytes>) -> PyResult<()> {
+        self.keys.append(key)?;
+        self.values.append(value)
+    }
+}
+
 /// What encoding calls hand back to Python, built as rows are encoded.
 struct Outputs<'py> {
-    produced: Bound<'py, PyList>,
-    digests: Bound<'py, PyList>,
-    index_keys: Bound<'py, PyList>,
+    produced: Pairs<'py>,
+    digests: Pairs<'py>,
+    index_keys: Pairs<'py>,
     unchanged: usize,
     rows: usize,
     /// Rows taken from a reader (``encode_block``).
@@ -560,9 +584,9 @@ struct Outputs<'py> {
 impl<'py> Outputs<'py> {
     fn new(py: Python<'py>) -> Self {
         Self {
-            produced: PyList::empty(py),
-            digests: PyList::empty(py),
-            index_keys: PyList::empty(py),
+            produced: Pairs::new(py),
+            digests: Pairs::new(py),
+            index_keys: Pairs::new(py),
             unchanged: 0,
             rows: 0,
             read: 0,
@@ -572,10 +596,11 @@ impl<'py> Outputs<'py> {
     /// What was gathered, as a part, and a fresh start.
     fn part(&mut self, py: Python<'py>) -> Encoded<'py> {
         let done = std::mem::replace(self, Self::new(py));
+        let pair = |pairs: Pairs<'py>| (pairs.keys, pairs.values);
         (
-            done.produced,
-            done.digests,
-            done.index_keys,
+            pair(done.produced),
+            pair(done.digests),
+            pair(done.index_keys),
             done.unchanged,
             done.rows,
             done.read,

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from itertools import starmap
 from pathlib import Path
 
 import orjson
@@ -106,10 +105,10 @@ class DigestStore:
             return isinstance(key, bytes) and key.startswith(prefix)
         return False
 
-    def put_many(self, entries: Iterable[tuple[bytes, bytes]]) -> None:
-        """Store (``digest_key``, raw pre-digest + row digest) pairs in one atomic write."""
+    def put_many(self, keys: Iterable[bytes], values: Iterable[bytes]) -> None:
+        """Store ``digest_key``s with their raw pre-digest + row digest, in one atomic write."""
         batch = rocksdict.WriteBatch(raw_mode=True)
-        deque(starmap(batch.put, entries), maxlen=0)  # the loop in C: an import's hot path
+        deque(map(batch.put, keys, values), maxlen=0)  # the loop in C: an import's hot path
         self._db.write(batch)
 
     def close(self) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from itertools import starmap
 from pathlib import Path
 
 import rocksdict
@@ -66,14 +65,15 @@ class KeyIndex:
 
     def record(self, entries: Iterable[tuple[str, str, str]]) -> None:
         """Store (field, value, customer id) triples in one atomic write."""
+        triples = list(entries)
         self.record_keys(
-            (index_key(field, value), customer_id.encode()) for field, value, customer_id in entries
+            [index_key(field, value) for field, value, _ in triples], [c.encode() for _, _, c in triples]
         )
 
-    def record_keys(self, entries: Iterable[tuple[bytes, bytes]]) -> None:
-        """Store (``index_key``, customer id) pairs, already encoded, in one atomic write."""
+    def record_keys(self, keys: Iterable[bytes], customer_ids: Iterable[bytes]) -> None:
+        """Store ``index_key``s with their customer ids, already encoded, in one atomic write."""
         batch = rocksdict.WriteBatch(raw_mode=True)
-        deque(starmap(batch.put, entries), maxlen=0)  # the loop in C: an import's hot path
+        deque(map(batch.put, keys, customer_ids), maxlen=0)  # the loop in C: an import's hot path
         self._db.write(batch)
 
     def close(self) -> None:

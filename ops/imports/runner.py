@@ -302,12 +302,31 @@ async def run_import(
 
 @dataclass(slots=True)
 class _Batch:
-    """Rows on their way to Kafka, and what to store once Kafka acknowledged them."""
+    """Rows on their way to Kafka, and what to store once Kafka acknowledged them.
 
-    records: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value) to the topic
-    digests: list[tuple[bytes, bytes]] = field(default_factory=list)
-    index_keys: list[tuple[bytes, bytes]] = field(default_factory=list)  # (index key, customer id)
+    Keys and values are kept in parallel lists, not as pairs: an import makes millions of them,
+    and tuples are tracked by Python's collector (bytes are not).
+    """
+
+    keys: list[bytes] = field(default_factory=list)  # records to the topic
+    values: list[bytes] = field(default_factory=list)
+    digest_keys: list[bytes] = field(default_factory=list)  # to the digest store
+    digests: list[bytes] = field(default_factory=list)
+    index_keys: list[bytes] = field(default_factory=list)  # to the key index
+    index_customers: list[bytes] = field(default_factory=list)
     rows: int = 0
+
+    def add_record(self, key: bytes, value: bytes) -> None:
+        self.keys.append(key)
+        self.values.append(value)
+
+    def add_digest(self, key: bytes, digest: bytes) -> None:
+        self.digest_keys.append(key)
+        self.digests.append(digest)
+
+    def add_index_key(self, key: bytes, customer: bytes) -> None:
+        self.index_keys.append(key)
+        self.index_customers.append(customer)
 
 
 class _Run:
@@ -423,12 +442,15 @@ class _Run:
                     else:
                         await self._apply(converter.convert([pending[0]]), [pending[1]])
                     continue
-                produced, digests, index_keys, unchanged, rows, read = part
+                (keys, values), (digest_keys, digests), (index_keys, customers), unchanged, rows, read = part
                 batch = self.batch
-                batch.records.extend(produced)
+                batch.keys.extend(keys)
+                batch.values.extend(values)
+                batch.digest_keys.extend(digest_keys)
                 batch.digests.extend(digests)
                 if index_keys:
                     batch.index_keys.extend(index_keys)
+                    batch.index_customers.extend(customers)
                 batch.rows += rows
                 self.unchanged += unchanged
                 self.rows_read += read
@@ -522,19 +544,16 @@ class _Run:
                 for error in outcome:
                     self.report.add(error)
                 continue
-            batch.digests.append((store_key, raw + outcome.row_digest))
+            batch.add_digest(store_key, raw + outcome.row_digest)
             if outcome.values is None:
                 # Same values in other words (e.g. "034" for 34): remember the new text.
                 self.unchanged += 1
                 continue
-            key = outcome.customer.encode()
-            for value in outcome.values:
-                batch.records.append((key, value))
-            if outcome.identities:
-                customer = outcome.customer.encode()
-                batch.index_keys.extend(
-                    (index_key(name, value), customer) for name, value in outcome.identities
-                )
+            customer = outcome.customer.encode()
+            for event in outcome.values:
+                batch.add_record(customer, event)
+            for name, text in outcome.identities:
+                batch.add_index_key(index_key(name, text), customer)
             batch.rows += 1
             if batch.rows >= BATCH_ROWS:
                 await self._send()
@@ -577,21 +596,21 @@ class _Run:
         batch = self.batch
         key = customer.encode()
         for envelope in envelope_for(row, self.sync.id, self.import_id, self.now_ms, customer_id=customer):
-            batch.records.append((key, encode_envelope(envelope)))
-        batch.digests.append((store_key, stored))
+            batch.add_record(key, encode_envelope(envelope))
+        batch.add_digest(store_key, stored)
         if self.indexes:
             for payload in row.events:
                 for name, value in identity_fields(payload):
-                    batch.index_keys.append((index_key(name, value), customer.encode()))
+                    batch.add_index_key(index_key(name, value), customer.encode())
         batch.rows += 1
 
     async def _send(self) -> None:
         batch, self.batch = self.batch, _Batch()
         if self.producer is None:  # a dry run: count what would be appended
             self.imported += batch.rows
-            self.events += len(batch.records)
+            self.events += len(batch.keys)
         else:
-            self.in_flight.append((self.producer.send_many(self.topic, batch.records), batch))
+            self.in_flight.append((self.producer.send_many(self.topic, batch.keys, batch.values), batch))
             while len(self.in_flight) > BATCHES_IN_FLIGHT:
                 await self._settle_oldest()
         self._report_progress()
@@ -599,17 +618,17 @@ class _Run:
     async def _settle_oldest(self) -> None:
         future, batch = self.in_flight.popleft()
         delivered = await future
-        assert delivered == len(batch.records)
+        assert delivered == len(batch.keys)
         self._commit(batch)
 
     def _commit(self, batch: _Batch) -> None:
         """Record an acknowledged batch: its digests, its identity fields, its counts."""
         if batch.digests:
-            self.digests.put_many(batch.digests)
+            self.digests.put_many(batch.digest_keys, batch.digests)
         if batch.index_keys:
-            self.keys.record_keys(batch.index_keys)
+            self.keys.record_keys(batch.index_keys, batch.index_customers)
         self.imported += batch.rows
-        self.events += len(batch.records)
+        self.events += len(batch.keys)
 
     async def finish(self) -> None:
         if self.batch.rows or self.batch.digests:

@@ -63,13 +63,13 @@ class FakeProducer:
         self.batches: list[list[OutRecord]] = []
         self.fail_batches = fail_batches
 
-    def send_many(self, topic: str, records: list[tuple[bytes, bytes]]) -> asyncio.Future[int]:
+    def send_many(self, topic: str, keys: list[bytes], values: list[bytes]) -> asyncio.Future[int]:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if len(self.batches) in self.fail_batches:
             future.set_exception(ProduceFailed("broker gone", retriable=True))
         else:
-            future.set_result(len(records))
-        self.batches.append([OutRecord(topic, key, value) for key, value in records])
+            future.set_result(len(keys))
+        self.batches.append([OutRecord(topic, key, value) for key, value in zip(keys, values, strict=True)])
         return future
 
     @property
@@ -140,7 +140,7 @@ def csv_of(rows: int, *, age: str = "{i}") -> str:
 def test_digest_store_keeps_both_digests_per_sync_and_customer_across_reopening(tmp_path: Path) -> None:
     path = tmp_path / "digests.db"
     with DigestStore(path) as store:
-        store.put_many([(b"s1\0c1", b"r" * 16 + b"d" * 16)])
+        store.put_many([b"s1\0c1"], [b"r" * 16 + b"d" * 16])
         assert store.get("s2", "c1") is None
     with DigestStore(path) as store:
         stored = store.get("s1", "c1")
@@ -154,7 +154,7 @@ def test_a_digest_store_held_by_another_import_is_refused_with_what_to_do(tmp_pa
 
 def test_a_read_only_digest_store_reads_while_another_holds_it(tmp_path: Path) -> None:
     with DigestStore(tmp_path / "digests.db") as store:
-        store.put_many([(b"s\0c", bytes(32))])
+        store.put_many([b"s\0c"], [bytes(32)])
         with DigestStore(tmp_path / "digests.db", read_only=True) as reader:
             assert reader.get("s", "c") is not None
 

@@ -22,7 +22,7 @@ def test_send_many_resolves_with_the_count_once_every_record_is_in_the_topic(
     producer = Producer(kafka.bootstrap, client_id="test-send-many")
 
     async def send() -> int:
-        return await producer.send_many(topic, records)
+        return await producer.send_many(topic, [key for key, _ in records], [value for _, value in records])
 
     try:
         assert asyncio.run(send()) == 500
@@ -40,7 +40,7 @@ def test_send_many_of_nothing_resolves_at_once(kafka: KafkaFixture) -> None:
     producer = Producer(kafka.bootstrap, client_id="test-send-many")
 
     async def send() -> int:
-        return await producer.send_many("unused", [])
+        return await producer.send_many("unused", [], [])
 
     try:
         assert asyncio.run(send()) == 0

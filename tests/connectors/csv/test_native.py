@@ -71,13 +71,22 @@ def _raw(record: Sequence[str]) -> bytes:
     return hashlib.blake2b("\0".join(record).encode(), digest_size=16, key=RAW_KEY).digest()
 
 
+def _encode(
+    encoder: Any, records: list[list[str]], lines: list[int], get: Any, start: int
+) -> tuple[Any, ...]:
+    """``encoder.encode`` with its (keys, values) lists as lists of pairs."""
+    produced, digests, index_keys, *rest = encoder.encode(records, lines, get, start)
+    pairs = [list(zip(*pair, strict=True)) for pair in (produced, digests, index_keys)]
+    return (*pairs, *rest)
+
+
 def _compare(sync_text: str, records: list[list[str]]) -> int:
     """Encode ``records`` both ways and check they agree; answers how many the encoder took."""
     encoder, converter, plan = _pieces(sync_text)
     lines = [index + 2 for index in range(len(records))]
     taken, start = 0, 0
     while start < len(records):
-        produced, digests, index_keys, unchanged, rows, stop = encoder.encode(records, lines, None, start)
+        produced, digests, index_keys, unchanged, rows, stop = _encode(encoder, records, lines, None, start)
         assert unchanged == 0 and rows == len(produced) == len(digests) == stop - start
         for offset, index in enumerate(range(start, stop)):
             record = records[index]
@@ -143,7 +152,7 @@ def test_rows_python_refuses_stop_the_encoder_at_that_row() -> None:
     ]  # fmt: skip
     encoder, _, _ = _pieces(EVERY_TYPE.format(empty="unset"))
     for record in bad:
-        *_, stop = encoder.encode([TYPICAL[0], record], [2, 3], None, 0)
+        *_, stop = _encode(encoder, [TYPICAL[0], record], [2, 3], None, 0)
         assert stop == 1, record
     alternating = [row for pair in zip(TYPICAL, bad[:4], strict=True) for row in pair]
     assert _compare(EVERY_TYPE.format(empty="unset"), alternating) == 4
@@ -151,14 +160,14 @@ def test_rows_python_refuses_stop_the_encoder_at_that_row() -> None:
 
 def test_stored_digests_make_unchanged_rows_produce_nothing() -> None:
     encoder, _, _ = _pieces(EVERY_TYPE.format(empty="unset"))
-    _, digests, *_ = encoder.encode(TYPICAL, [2, 3, 4, 5], None, 0)
+    _, digests, *_ = _encode(encoder, TYPICAL, [2, 3, 4, 5], None, 0)
     stored = dict(digests)
     # The same text: the raw pre-digest matches. Other text with the same values ("007" is 7,
     # spaces around a number): the row digest matches, and the new raw digest is stored.
     same_values = [list(row) for row in TYPICAL]
     same_values[2][8] = "7"
     same_values[3][8] = " -9 "
-    again, new_digests, _, unchanged, rows, stop = encoder.encode(same_values, [2, 3, 4, 5], stored.get, 0)
+    again, new_digests, _, unchanged, rows, stop = _encode(encoder, same_values, [2, 3, 4, 5], stored.get, 0)
     assert (again, unchanged, rows, stop) == ([], 4, 0, 4)
     assert [key for key, _ in new_digests] == [key for key, _ in digests[2:]]
     assert all(value != stored[key] and value[16:] == stored[key][16:] for key, value in new_digests)
