@@ -71,7 +71,8 @@ impl CsvRecords {
     /// Parse the records ``text`` completes (``last``: the file ends with it). Answers how many
     /// records (blank lines included) are waiting to be encoded.
     pub fn feed(&mut self, text: &str, last: bool) -> usize {
-        if self.python_from.is_some() {
+        if let Some((_, rest)) = &mut self.python_from {
+            rest.push_str(text); // the csv module reads it all, from where this reader stopped
             return self.records.len();
         }
         self.pending.push_str(text);

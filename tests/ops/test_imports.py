@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import os
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from connectors.csv import EncodingRefused, HeaderRefused, NotCsvRefused, Sync, load_sync
+from connectors.csv import CsvFormatError, EncodingRefused, HeaderRefused, NotCsvRefused, Sync, load_sync
 from engine.events import ContactUpdate, CustomerUpdate
 from engine.topics import TopicNames
 from ops.cli import main as cli
@@ -300,6 +301,23 @@ def test_the_compiled_reader_and_the_csv_module_import_the_same_text(
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0][:2] == ((5, 3) if ending else (4, 3))
     assert "4,age,old,'old' is not an integer" in outcomes[0][2]  # the line c2's record starts on
+
+
+def test_a_field_over_the_csv_limit_mid_file_fails_the_import_the_same_way_on_both_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ops.imports.runner.TEXT_BLOCK_CHARS", 4096)
+    huge = "x" * (csv.field_size_limit() + 1)
+    path = write(tmp_path, "a.csv", csv_of(3) + f"c9,{huge},e@x.io,1\n" + csv_of(300)[33:])
+    messages = []
+    for name in ("compiled", "python"):
+        if name == "python":
+            monkeypatch.setattr("ops.imports.runner.row_encoder", lambda *args, **kwargs: None)
+        with pytest.raises(CsvFormatError) as refused:
+            Importer(tmp_path / name).run(path, load_sync(CUSTOMERS), FakeProducer())
+        messages.append(str(refused.value))
+    assert messages[0] == messages[1]
+    assert "line 5" in messages[0] and "field larger than field limit" in messages[0]
 
 
 def test_reimporting_the_very_same_file_reads_no_row_and_repeats_its_error_report(

@@ -331,5 +331,8 @@ def test_the_compiled_reader_hands_over_only_what_it_cannot_take() -> None:
     assert parsed.python_from() == (2, 'c-1,"never closed\n')
     too_long = "id,name\nc-1," + "x" * (csv.field_size_limit() + 1) + "\nc-2,y\n"
     parsed = CsvRecords(",", 1)
-    parsed.feed(too_long, True)
-    assert next(parsed) == (1, ["id", "name"]) and parsed.python_from()[0] == 2
+    parsed.feed(too_long[:20], False)
+    parsed.feed(too_long[20:], False)
+    parsed.feed("c-3,z\n", True)  # text fed after the hand-over is the csv module's too
+    assert next(parsed) == (1, ["id", "name"])
+    assert parsed.python_from() == (2, too_long[len("id,name\n") :] + "c-3,z\n")
