@@ -1,10 +1,12 @@
-//! `RowEncoder`: a sync's rows, from the csv module's records to the import's outputs.
+//! `RowEncoder`: a sync's rows, from CSV records to the import's outputs.
 //!
-//! For each row: its digest-store key, the stored digests looked up through a Python callable, the
-//! raw pre-digest (an unchanged text stops there), the cells converted, the row digest (BLAKE2b of
-//! the values as orjson writes them), and the encoded `CustomerUpdate` Envelope, byte for byte
+//! For each row: its digest-store key and raw pre-digest, the stored digests looked up through a
+//! Python callable (an unchanged text stops there), the cells converted, the row digest (BLAKE2b
+//! of the values as orjson writes them), and the encoded `CustomerUpdate` Envelope, byte for byte
 //! what `RowPlan` and `Codec.encode_event` make. A row it cannot convert with certainty (a bad
-//! cell, a text only Python reads) stops the call: Python takes that row and calls again after it.
+//! cell, a text only Python reads) is handed back, in file order, for Python to take.
+//! `encode_block` runs these phases over a block of text, the heavy ones without the GIL;
+//! `encode` over lists of cells, one row at a time.
 
 use blake2b_simd::{Params, State};
 use pyo3::exceptions::PyValueError;
@@ -309,7 +311,7 @@ impl RowEncoder {
     /// the previous block meanwhile). ``last``: the file ends with ``text``.
     ///
     /// Answers the block's outcome in file order: a list of parts, each either (records,
-    /// digests, index entries, unchanged, rows, rows read) as ``encode_parsed`` answers them (at
+    /// digests, index entries, unchanged, rows, rows read) as ``encode`` answers them (at
     /// most ``rows_per_part`` rows, so that batches keep their size), or (line, cells) of a row
     /// Python must take (not counted in any part's rows read).
     #[pyo3(signature = (reader, text, last, get_stored, rows_per_part))]
