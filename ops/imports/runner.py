@@ -233,9 +233,11 @@ async def run_import(
                 if this_file is not None and last_file is not None:
                     digests.set_last_file(sync.id, None)
                 raw_stream = stack.enter_context(open(source, encoding=reader.encoding, newline=""))
-                pool = None
-                if processes > 1 and (total_bytes or 0) >= POOL_MIN_BYTES:
-                    pool = stack.enter_context(
+
+                def start_pool() -> ProcessPoolExecutor | None:
+                    if processes <= 1 or (total_bytes or 0) < POOL_MIN_BYTES:
+                        return None
+                    return stack.enter_context(
                         ProcessPoolExecutor(
                             processes,
                             mp_context=multiprocessing.get_context("spawn"),
@@ -243,7 +245,8 @@ async def run_import(
                             initargs=(sync, reader.columns, import_id, started_ms, run.indexes),
                         )
                     )
-                await run.raw_rows(reader, raw_stream, pool, processes)
+
+                await run.raw_rows(reader, raw_stream, start_pool, processes)
             else:
                 await run.reader_rows(reader)
             await run.finish()
@@ -390,13 +393,17 @@ class _Run:
         return True
 
     async def raw_rows(
-        self, reader: CsvReader, text: Any, pool: ProcessPoolExecutor | None, processes: int
+        self,
+        reader: CsvReader,
+        text: Any,
+        start_pool: Callable[[], ProcessPoolExecutor | None],
+        processes: int,
     ) -> None:
         """Rows of a file on disk: raw records pre-digested, converted only when they changed.
 
         With the compiled encoder (``connectors.csv.native``), it does all of this for chunks of
         records and hands back the rows it cannot take, one at a time, to the Python path. Without
-        it, changed rows are converted in chunks, in ``pool`` when given (up to two chunks per
+        it, changed rows are converted in chunks, in the pool ``start_pool`` gives (up to two chunks per
         process in flight), and applied in file order.
         """
         sync = self.sync
@@ -406,6 +413,8 @@ class _Run:
         encoder = row_encoder(
             plan, import_id=self.import_id, now_ms=self.now_ms, index=self.indexes, raw_key=raw_key
         )
+        # The pool of converting processes is started only for the Python path.
+        pool = start_pool() if encoder is None else None
         pre_digest = _PreDigest(sync, plan, raw_key, self.digests, self.keys)
         # A sync's first import has no digests to compare with: the encoder looks nothing up.
         get_stored = self.digests.get_raw if self.digests.has_sync(sync.id) else None
