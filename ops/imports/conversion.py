@@ -95,9 +95,7 @@ class Converter:
 _converter: Converter | None = None
 
 
-def start_process(
-    sync: Sync, columns: tuple[str, ...], import_id: str, now_ms: int, index: bool
-) -> None:
+def start_process(sync: Sync, columns: tuple[str, ...], import_id: str, now_ms: int, index: bool) -> None:
     """The pool's initializer: compile the sync once per process."""
     global _converter
     _converter = Converter(sync, columns, import_id, now_ms, index=index)

@@ -1,10 +1,10 @@
 """Running one import: a CSV file, read with a sync, appended to ``<ns>.events`` in acked batches.
 
 The file is streamed (never loaded whole). Rows become envelopes, produced in batches of
-``BATCH_ROWS`` rows with up to ``BATCHES_IN_FLIGHT`` batches awaiting Kafka while the next one is
-read; a row counts as imported, and its digest is stored, only once Kafka acknowledged its
-batch. A file the reader refuses (encoding, header, not CSV) raises ``FileRefused`` before
-anything is produced; a file that breaks down mid-way (``CsvFormatError``) or a Kafka failure
+``BATCH_ROWS`` rows; every ``DRAIN_ROWS`` rows (and at the end) the import waits until Kafka
+acknowledged all it produced. A row counts as imported, and its digest is stored, only then.
+A file the reader refuses (encoding, header, not CSV) raises ``FileRefused`` before anything is
+produced; a file that breaks down mid-way (``CsvFormatError``) or a Kafka failure
 ends the import as ``failed``, with the acknowledged batches recorded, and re-raises.
 
 Re-imports check each row as early as the reader allows. For a file on disk (every kind but
@@ -32,7 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -65,14 +65,16 @@ from ops.imports.conversion import (
 from ops.imports.digests import DIGEST_BYTES, NO_DIGEST, DigestStore, LastFile, digest_key
 from ops.imports.key_index import KeyIndex, identity_fields, index_key
 from schemas.codec import encode_envelope
-from streams.producer import Producer
+from streams.producer import BulkProducer
 
 log = structlog.get_logger(__name__)
 
 BATCH_ROWS = 4000
 """Rows per produced batch: large enough to amortize the wait for acks, small enough to retry."""
-BATCHES_IN_FLIGHT = 2
-"""Batches awaiting Kafka's acknowledgement while the next one is read and encoded."""
+DRAIN_ROWS = 50_000
+"""Rows produced between two waits for Kafka's acknowledgements: the producer reports no record
+it wrote (only failures), so what is acknowledged is learnt by draining it. A crash or a failure
+loses the record of at most this many rows (a redo appends their events again)."""
 CHUNK_ROWS = 1000
 """Changed rows converted together (in a pool's process when there is one)."""
 TEXT_BLOCK_CHARS = 1 << 20
@@ -150,7 +152,7 @@ async def run_import(
     source: Path | BinaryIO,
     sync: Sync,
     *,
-    producer: Producer | None,
+    producer: BulkProducer | None,
     topics: TopicNames,
     import_id: str,
     digests: DigestStore,
@@ -311,8 +313,9 @@ class _Batch:
     and tuples are tracked by Python's collector (bytes are not).
     """
 
-    keys: list[bytes] = field(default_factory=list)  # records to the topic
+    keys: list[bytes] = field(default_factory=list)  # records to the topic (until queued)
     values: list[bytes] = field(default_factory=list)
+    events: int = 0  # records queued
     digest_keys: list[bytes] = field(default_factory=list)  # to the digest store
     digests: list[bytes] = field(default_factory=list)
     index_keys: list[bytes] = field(default_factory=list)  # to the key index
@@ -333,13 +336,13 @@ class _Batch:
 
 
 class _Run:
-    """The state of one import while it runs: counters, the open batch, the batches in flight."""
+    """The state of one import while it runs: counters, the open batch, the batches queued."""
 
     def __init__(
         self,
         *,
         sync: Sync,
-        producer: Producer | None,
+        producer: BulkProducer | None,
         topic: str,
         import_id: str,
         digests: DigestStore,
@@ -367,7 +370,8 @@ class _Run:
         self.unchanged = 0
         self.events = 0
         self.batch = _Batch()
-        self.in_flight: deque[tuple[asyncio.Future[int], _Batch]] = deque()
+        self.unacked: list[_Batch] = []  # queued since the last drain
+        self.unacked_rows = 0
         # Identity fields are indexed from syncs keyed by customer id only: a row keyed by email
         # already went through the index.
         self.indexes = not sync.key.needs_resolution and sync.kind in ("attributes", "contacts")
@@ -615,44 +619,48 @@ class _Run:
 
     async def _send(self) -> None:
         batch, self.batch = self.batch, _Batch()
+        batch.events = len(batch.keys)
         if self.producer is None:  # a dry run: count what would be appended
-            self.imported += batch.rows
-            self.events += len(batch.keys)
+            self._commit(batch, store=False)
         else:
-            self.in_flight.append((self.producer.send_many(self.topic, batch.keys, batch.values), batch))
-            while len(self.in_flight) > BATCHES_IN_FLIGHT:
-                await self._settle_oldest()
+            self.producer.queue(self.topic, batch.keys, batch.values)
+            batch.keys, batch.values = [], []
+            self.unacked.append(batch)
+            self.unacked_rows += batch.rows
+            if self.unacked_rows >= DRAIN_ROWS:
+                await self._drain()
         self._report_progress()
 
-    async def _settle_oldest(self) -> None:
-        future, batch = self.in_flight.popleft()
-        delivered = await future
-        assert delivered == len(batch.keys)
-        self._commit(batch)
+    async def _drain(self) -> None:
+        """Wait for Kafka to acknowledge every batch queued, then record them. If it refused a
+        record, none of them is recorded (``ProduceFailed``): a redo appends them again."""
+        assert self.producer is not None
+        batches, self.unacked, self.unacked_rows = self.unacked, [], 0
+        await self.producer.drain()
+        for batch in batches:
+            self._commit(batch)
 
-    def _commit(self, batch: _Batch) -> None:
+    def _commit(self, batch: _Batch, *, store: bool = True) -> None:
         """Record an acknowledged batch: its digests, its identity fields, its counts."""
-        if batch.digests:
+        if store and batch.digests:
             self.digests.put_many(batch.digest_keys, batch.digests)
-        if batch.index_keys:
+        if store and batch.index_keys:
             self.keys.record_keys(batch.index_keys, batch.index_customers)
         self.imported += batch.rows
-        self.events += len(batch.keys)
+        self.events += batch.events
 
     async def finish(self) -> None:
         if self.batch.rows or self.batch.digests:
             await self._send()
-        while self.in_flight:
-            await self._settle_oldest()
+        if self.unacked:
+            await self._drain()
         self._report_progress()
 
     async def abandon(self) -> None:
         """After a failure: record the batches Kafka did acknowledge, so a redo skips them."""
-        while self.in_flight:
-            try:
-                await self._settle_oldest()
-            except Exception:  # the first failure is the one reported
-                continue
+        if self.unacked:
+            with suppress(Exception):  # the first failure is the one reported
+                await self._drain()
 
     def _report_progress(self) -> None:
         if self.progress is not None:

@@ -1,15 +1,18 @@
-"""The import runner of a worker's API (``api.imports``): ``run_import`` with the worker's producer.
+"""The import runner of a worker's API (``api.imports``): ``run_import`` next to the worker.
 
 An import is CPU-bound for as long as the file takes to read: it runs in a thread with its own
 event loop, so the worker's loop keeps serving requests and folding events (they still share
-one CPU through the GIL). The digest store and the key index are opened per import, by one
-import at a time per data folder: the API's imports and the scheduler's share the lock.
+one CPU through the GIL). Each import has its own ``BulkProducer``: it learns what Kafka
+acknowledged by draining its producer, which the worker's shared one could not be. The digest
+store and the key index are opened per import, by one import at a time per data folder: the
+API's imports and the scheduler's share the lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ from ops.imports.key_index import KeyIndex
 from ops.imports.runner import ImportProgress, imports_folder, run_import
 from ops.imports.session import DIGESTS_DB, KEYS_DB
 from streams.app import Worker
+from streams.producer import BulkProducer
 
 _locks: dict[Path, asyncio.Lock] = {}
 
@@ -44,11 +48,18 @@ def worker_runner(worker: Worker) -> ImportRunner:
             )
 
         async def in_thread() -> Mapping[str, Any]:
-            with DigestStore(stores / DIGESTS_DB) as digests, KeyIndex(stores / KEYS_DB) as keys:
+            producer = BulkProducer(
+                worker.bootstrap, client_id=f"{worker.settings.group_id}-import-{import_id}"
+            )
+            with (
+                DigestStore(stores / DIGESTS_DB) as digests,
+                KeyIndex(stores / KEYS_DB) as keys,
+                closing(producer),
+            ):
                 result = await run_import(
                     upload,
                     sync,
-                    producer=worker.producer,
+                    producer=producer,
                     topics=worker.topics,
                     import_id=import_id,
                     digests=digests,

@@ -1,6 +1,6 @@
 """An import run by the command line (or a benchmark): stores, a producer and an event loop.
 
-The worker's API runs ``run_import`` itself, with the worker's producer; this module is for a
+The worker's API runs ``run_import`` itself (``service``); this module is for a
 process that imports one file and exits.
 """
 
@@ -25,7 +25,7 @@ from ops.imports.runner import (
     new_import_id,
     run_import,
 )
-from streams.producer import Producer
+from streams.producer import BulkProducer
 
 DIGESTS_DB = "digests.db"
 KEYS_DB = "keys.db"
@@ -64,7 +64,7 @@ def import_file(
         if not dry_run:
             if bootstrap is None:
                 raise ValueError("a Kafka bootstrap is needed unless dry_run")
-            producer = Producer(bootstrap, client_id=f"refract-import-{import_id}", linger_ms=20)
+            producer = BulkProducer(bootstrap, client_id=f"refract-import-{import_id}")
         try:
             # A row allocates a few dozen short-lived objects: with CPython's default young
             # threshold (700) the collector took ~9% of an import's CPU.

@@ -58,20 +58,20 @@ columns:
 
 
 class FakeProducer:
-    """Acknowledges every batch at once (or fails the ones listed), keeping what was sent."""
+    """Acknowledges every drain at once (or fails the ones listed), keeping what was queued."""
 
-    def __init__(self, fail_batches: tuple[int, ...] = ()) -> None:
+    def __init__(self, fail_drains: tuple[int, ...] = ()) -> None:
         self.batches: list[list[OutRecord]] = []
-        self.fail_batches = fail_batches
+        self.fail_drains = fail_drains
+        self.drains = 0
 
-    def send_many(self, topic: str, keys: list[bytes], values: list[bytes]) -> asyncio.Future[int]:
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        if len(self.batches) in self.fail_batches:
-            future.set_exception(ProduceFailed("broker gone", retriable=True))
-        else:
-            future.set_result(len(keys))
+    def queue(self, topic: str, keys: list[bytes], values: list[bytes]) -> None:
         self.batches.append([OutRecord(topic, key, value) for key, value in zip(keys, values, strict=True)])
-        return future
+
+    async def drain(self) -> None:
+        self.drains += 1
+        if self.drains - 1 in self.fail_drains:
+            raise ProduceFailed("broker gone", retriable=True)
 
     @property
     def records(self) -> list[OutRecord]:
@@ -196,18 +196,20 @@ def test_rows_are_produced_in_batches_and_counted_only_once_acknowledged(
     tmp_path: Path, importer: Importer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("ops.imports.runner.BATCH_ROWS", 10)
-    producer = FakeProducer(fail_batches=(2,))
+    monkeypatch.setattr("ops.imports.runner.DRAIN_ROWS", 20)
+    producer = FakeProducer(fail_drains=(1,))
     path = write(tmp_path, "a.csv", csv_of(45))
     with pytest.raises(ProduceFailed):
         importer.run(path, load_sync(CUSTOMERS), producer)
+    assert producer.drains == 2  # the failure stopped the import
     result = json.loads((importer.folder / "imp1" / "result.json").read_text())
     assert result["status"] == "failed" and "broker gone" in result["message"]
-    assert result["imported"] == 35  # the failed batch of 10 is not counted
-    # A redo appends only the rows whose batch was not acknowledged.
+    assert result["imported"] == 20  # the 20 rows of the failed drain are not counted
+    # A redo appends only the rows Kafka did not acknowledge.
     redo = FakeProducer()
     again = importer.run(path, load_sync(CUSTOMERS), redo)
-    assert (again.imported, again.unchanged) == (10, 35)
-    assert {r.key for r in redo.records} == {f"c{i}".encode() for i in range(20, 30)}
+    assert (again.imported, again.unchanged) == (25, 20)
+    assert {r.key for r in redo.records} == {f"c{i}".encode() for i in range(20, 45)}
 
 
 def test_reimporting_the_same_file_appends_nothing(tmp_path: Path, importer: Importer) -> None:
@@ -374,12 +376,13 @@ def test_after_another_file_or_a_failed_import_the_same_file_is_read_again(
     # b changed every age: a's rows are all changed again, though a was imported before.
     producer = FakeProducer()
     assert importer.run(a, load_sync(CUSTOMERS), producer).imported == 29  # 0 is 00 for c0
-    # An import of b that fails still changed the digests of its acknowledged batches (19 rows):
-    # a is read again, and those rows are imported again.
+    # An import of b that fails still changed the digests of the rows Kafka acknowledged (its first
+    # 10 changed rows): a is read again, and those rows are imported again.
     monkeypatch.setattr("ops.imports.runner.BATCH_ROWS", 10)
+    monkeypatch.setattr("ops.imports.runner.DRAIN_ROWS", 10)
     with pytest.raises(ProduceFailed):
-        importer.run(b, load_sync(CUSTOMERS), FakeProducer(fail_batches=(1,)))
-    assert importer.run(a, load_sync(CUSTOMERS), FakeProducer()).imported == 19
+        importer.run(b, load_sync(CUSTOMERS), FakeProducer(fail_drains=(1,)))
+    assert importer.run(a, load_sync(CUSTOMERS), FakeProducer()).imported == 10
 
 
 def test_a_changed_mapping_makes_every_row_changed_once(tmp_path: Path, importer: Importer) -> None:
