@@ -49,6 +49,8 @@ pub struct CsvRecords {
     python_from: Option<(i64, String)>,
     /// Whether the first record that is not a blank line (the header) is still to be dropped.
     header: bool,
+    /// Cells the records are expected to have (the last record's count, at least 8).
+    cells_hint: usize,
 }
 
 #[pymethods]
@@ -65,6 +67,7 @@ impl CsvRecords {
             records: VecDeque::new(),
             python_from: None,
             header,
+            cells_hint: 8,
         }
     }
 
@@ -82,6 +85,7 @@ impl CsvRecords {
             match self.parse_record(&buffer, start, last) {
                 Parsed::Complete(record, end) => {
                     let lines = count_lines(&buffer[start..end]);
+                    self.cells_hint = self.cells_hint.max(record.ends.len());
                     if self.header && !record.is_empty() {
                         self.header = false;
                     } else {
@@ -192,7 +196,10 @@ impl CsvRecords {
         let bytes = buffer.as_bytes();
         let delimiter = self.delimiter as u8;
         let mut state = State::StartRecord;
-        let mut record = Record::default();
+        let mut record = Record {
+            text: String::new(),
+            ends: Vec::with_capacity(self.cells_hint),
+        };
         let mut field_start = 0; // in record.text
         let mut at = start;
         loop {
@@ -202,6 +209,10 @@ impl CsvRecords {
             let Some(end) = line_end(buffer, at, last) else {
                 return Parsed::Incomplete;
             };
+            if record.text.capacity() == 0 {
+                // Room for a record on one line: its cells never regrow the text.
+                record.text.reserve(end - at);
+            }
             let mut index = at;
             while index < end {
                 let c = bytes[index];

@@ -711,10 +711,8 @@ impl RowEncoder {
         out.clear();
         out.extend_from_slice(&self.header);
         let mut ids = self.event_ids.clone();
-        let mut tail = Vec::with_capacity(24);
-        values::push_int(&mut tail, line);
-        tail.extend_from_slice(b",0]");
-        ids.update(&tail);
+        let (tail, length) = line_tail(line);
+        ids.update(&tail[..length]);
         let event_id = ids.finalize().to_hex();
         values::avro_string(out, event_id.as_str());
         values::avro_string(out, customer);
@@ -748,4 +746,22 @@ impl RowEncoder {
         out.push(0);
         out.extend_from_slice(&self.campaign);
     }
+}
+
+/// ``<line>,0]``: the end of a row's event id material (after the import's common part), on the
+/// stack (one allocation less per row).
+fn line_tail(line: i64) -> ([u8; 24], usize) {
+    let mut digits = [0u8; 20];
+    let at = values::digits_of(line.unsigned_abs(), &mut digits);
+    let mut tail = [0u8; 24];
+    let mut length = 0;
+    if line < 0 {
+        tail[0] = b'-';
+        length = 1;
+    }
+    for part in [&digits[at..], b",0]"] {
+        tail[length..length + part.len()].copy_from_slice(part);
+        length += part.len();
+    }
+    (tail, length)
 }

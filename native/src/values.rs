@@ -376,18 +376,22 @@ pub fn push_int(out: &mut Vec<u8>, value: i64) {
     if value < 0 {
         out.push(b'-');
     }
-    let mut number = value.unsigned_abs();
     let mut digits = [0u8; 20];
+    let at = digits_of(value.unsigned_abs(), &mut digits);
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Writes the decimal digits of ``number`` at the end of ``digits``; answers where they start.
+pub fn digits_of(mut number: u64, digits: &mut [u8; 20]) -> usize {
     let mut at = digits.len();
     loop {
         at -= 1;
         digits[at] = b'0' + (number % 10) as u8;
         number /= 10;
         if number == 0 {
-            break;
+            return at;
         }
     }
-    out.extend_from_slice(&digits[at..]);
 }
 
 /// ``value`` with leading zeros to ``width`` digits (values here are never negative).
