@@ -8,6 +8,8 @@
 //! `encode_block` runs these phases over a block of text, the heavy ones without the GIL;
 //! `encode` over lists of cells, one row at a time.
 
+use std::borrow::Cow;
+
 use blake2b_simd::{Params, State};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -27,7 +29,7 @@ struct Column {
     /// `trim`, `lower`, `upper`, in order.
     transforms: Vec<u8>,
     /// The value of an empty cell, when the column has a default.
-    default: Option<Value>,
+    default: Option<Value<'static>>,
     required: bool,
 }
 
@@ -126,13 +128,13 @@ fn kind_of(spec: &Bound<'_, PyTuple>) -> PyResult<Kind> {
 
 /// A default as Python describes it: None, or (type, value) with dates and timestamps as tuples
 /// of their fields (a timestamp's last field is its UTC offset in minutes).
-fn default_of(spec: &Bound<'_, PyAny>) -> PyResult<Option<Value>> {
+fn default_of(spec: &Bound<'_, PyAny>) -> PyResult<Option<Value<'static>>> {
     if spec.is_none() {
         return Ok(None);
     }
     let (kind, value): (String, Bound<'_, PyAny>) = spec.extract()?;
     Ok(Some(match kind.as_str() {
-        "string" => Value::Str(value.extract()?),
+        "string" => Value::Str(Cow::Owned(value.extract()?)),
         "integer" => Value::Int(value.extract()?),
         "decimal" => Value::Float(value.extract()?),
         "boolean" => Value::Bool(value.extract()?),
@@ -154,7 +156,7 @@ fn default_of(spec: &Bound<'_, PyAny>) -> PyResult<Option<Value>> {
                 offset_minutes,
             })
         }
-        "list" => Value::List(value.extract()?),
+        "list" => Value::OwnedList(value.extract()?),
         other => {
             return Err(PyValueError::new_err(format!(
                 "unknown default type {other}"
@@ -510,15 +512,17 @@ impl RowEncoder {
             }
         };
         let cells = row.record.cells();
-        if !self.convert(&cells, &mut scratch.values)
-            || !self.index_entries(&scratch.values, &mut scratch.entries)
+        // The values borrow the row's cells: built per row (one allocation), not kept in scratch.
+        let mut value_list = Vec::with_capacity(self.columns.len());
+        if !self.convert(&cells, &mut value_list)
+            || !self.index_entries(&value_list, &mut scratch.entries)
         {
             return;
         }
         let json = &mut scratch.json;
         json.clear();
         json.push(b'[');
-        for (position, value) in scratch.values.iter().enumerate() {
+        for (position, value) in value_list.iter().enumerate() {
             if position > 0 {
                 json.push(b',');
             }
@@ -541,7 +545,7 @@ impl RowEncoder {
         let key = &row.store_key[self.store_prefix.len()..];
         let key = std::str::from_utf8(key).expect("the key was a str");
         let mut event = Vec::with_capacity(512);
-        self.write_event(&mut event, row.line, key, &scratch.values);
+        self.write_event(&mut event, row.line, key, &value_list);
         row.step = Step::Done {
             entry,
             event,
@@ -615,7 +619,6 @@ struct Scratch {
     raw_params: Params,
     row_params: Params,
     json: Vec<u8>,
-    values: Vec<Value>,
     entries: Vec<Vec<u8>>,
 }
 
@@ -632,7 +635,6 @@ impl Scratch {
             raw_params,
             row_params,
             json: Vec::with_capacity(256),
-            values: Vec::with_capacity(encoder.columns.len()),
             entries: Vec::new(),
         }
     }
@@ -640,26 +642,29 @@ impl Scratch {
 
 impl RowEncoder {
     /// The row's values in ``value_list`` (one per column), or false when Python must convert it.
-    fn convert(&self, cells: &[&str], value_list: &mut Vec<Value>) -> bool {
+    fn convert<'a>(&self, cells: &[&'a str], value_list: &mut Vec<Value<'a>>) -> bool {
         value_list.clear();
         for column in &self.columns {
-            let cell = cells[column.position];
-            let mut owned: Option<String> = None;
+            let mut text: Cow<'a, str> = Cow::Borrowed(cells[column.position]);
             for transform in &column.transforms {
-                let current = owned.as_deref().unwrap_or(cell);
-                let next = match transform {
-                    b't' => Some(text::strip(current).to_owned()),
-                    b'l' => text::lower(current),
-                    _ => text::upper(current),
+                let next = match (transform, text) {
+                    (b't', Cow::Borrowed(current)) => Some(Cow::Borrowed(text::strip(current))),
+                    (b't', Cow::Owned(current)) => {
+                        Some(Cow::Owned(text::strip(&current).to_owned()))
+                    }
+                    (b'l', current) => text::lower(&current).map(Cow::Owned),
+                    (_, current) => text::upper(&current).map(Cow::Owned),
                 };
                 match next {
-                    Some(next) => owned = Some(next),
+                    Some(next) => text = next,
                     None => return false,
                 }
             }
-            let mut text = owned.as_deref().unwrap_or(cell);
             if column.strip {
-                text = text::strip(text);
+                text = match text {
+                    Cow::Borrowed(current) => Cow::Borrowed(text::strip(current)),
+                    Cow::Owned(current) => Cow::Owned(text::strip(&current).to_owned()),
+                };
             }
             if text.is_empty() {
                 if let Some(default) = &column.default {
@@ -681,7 +686,7 @@ impl RowEncoder {
 
     /// The key-index keys (``field NUL normalized value``) of the row's identity attributes, or
     /// false when a value needs Python's case mapping.
-    fn index_entries(&self, value_list: &[Value], entries: &mut Vec<Vec<u8>>) -> bool {
+    fn index_entries(&self, value_list: &[Value<'_>], entries: &mut Vec<Vec<u8>>) -> bool {
         entries.clear();
         for (field, slot) in &self.identities {
             let Value::Str(value) = &value_list[*slot] else {
@@ -707,7 +712,7 @@ impl RowEncoder {
         true
     }
 
-    fn write_event(&self, out: &mut Vec<u8>, line: i64, customer: &str, value_list: &[Value]) {
+    fn write_event(&self, out: &mut Vec<u8>, line: i64, customer: &str, value_list: &[Value<'_>]) {
         out.clear();
         out.extend_from_slice(&self.header);
         let mut ids = self.event_ids.clone();

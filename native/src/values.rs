@@ -5,6 +5,8 @@
 //! might read differently, or would refuse): the row then goes to Python, which converts it or
 //! names its errors.
 
+use std::borrow::Cow;
+
 use crate::text;
 
 /// A directive of a numeric date format (`%d/%m/%Y`), or a literal between them.
@@ -48,22 +50,39 @@ pub struct Instant {
     pub offset_minutes: i32,
 }
 
+/// A converted cell. Text borrows from the row's cells when no transform changed it: a row's
+/// values are built for each row, and most of its text is used as read.
 #[derive(Clone, Debug)]
-pub enum Value {
+pub enum Value<'a> {
     Null,
-    Str(String),
+    Str(Cow<'a, str>),
     Int(i64),
     Float(f64),
     Bool(bool),
     Date(i32, u32, u32),
     Timestamp(Instant),
-    List(Vec<String>),
+    List(Vec<&'a str>),
+    /// A list given as a default (owned: defaults outlive the rows).
+    OwnedList(Vec<String>),
 }
 
 /// The cell converted by `kind`: its text is already stripped (when the type strips) and not empty.
-pub fn convert(kind: &Kind, text: &str) -> Option<Value> {
+pub fn convert<'a>(kind: &Kind, text: Cow<'a, str>) -> Option<Value<'a>> {
+    let text = match (kind, text) {
+        (Kind::String, text) => return Some(Value::Str(text)),
+        (Kind::List { separator }, Cow::Borrowed(text)) => {
+            return Some(Value::List(
+                text.split(separator.as_str())
+                    .map(text::strip)
+                    .filter(|item| !item.is_empty())
+                    .collect(),
+            ))
+        }
+        (_, text) => text,
+    };
+    let text = text.as_ref();
     match kind {
-        Kind::String => Some(Value::Str(text.to_owned())),
+        Kind::String => unreachable!("taken above"),
         Kind::Integer => integer(text).map(Value::Int),
         Kind::Decimal { separator } => decimal(text, *separator).map(Value::Float),
         Kind::Boolean { trues, falses } => {
@@ -90,7 +109,7 @@ pub fn convert(kind: &Kind, text: &str) -> Option<Value> {
             };
             Some(Value::Timestamp(parsed))
         }
-        Kind::List { separator } => Some(Value::List(
+        Kind::List { separator } => Some(Value::OwnedList(
             text.split(separator.as_str())
                 .map(text::strip)
                 .filter(|item| !item.is_empty())
@@ -472,7 +491,7 @@ fn json_date(out: &mut Vec<u8>, year: i32, month: u32, day: u32) {
 }
 
 /// The value as orjson writes it inside the row's value list.
-pub fn write_json(out: &mut Vec<u8>, value: &Value) {
+pub fn write_json(out: &mut Vec<u8>, value: &Value<'_>) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Str(text) => json_string(out, text),
@@ -502,16 +521,8 @@ pub fn write_json(out: &mut Vec<u8>, value: &Value) {
             push_padded(out, offset % 60, 2);
             out.push(b'"');
         }
-        Value::List(items) => {
-            out.push(b'[');
-            for (index, item) in items.iter().enumerate() {
-                if index > 0 {
-                    out.push(b',');
-                }
-                json_string(out, item);
-            }
-            out.push(b']');
-        }
+        Value::List(items) => json_list(out, items),
+        Value::OwnedList(items) => json_list(out, items),
     }
 }
 
@@ -543,7 +554,7 @@ pub struct Branches {
 }
 
 /// The value's union branch and body (the `set` map's value).
-pub fn write_avro(out: &mut Vec<u8>, value: &Value, branches: &Branches) {
+pub fn write_avro(out: &mut Vec<u8>, value: &Value<'_>, branches: &Branches) {
     match value {
         Value::Null => unreachable!("empty values are left out of the map"),
         Value::Str(text) => {
@@ -570,15 +581,29 @@ pub fn write_avro(out: &mut Vec<u8>, value: &Value, branches: &Branches) {
             out.extend_from_slice(&branches.timestamp);
             avro_long(out, instant.epoch_millis());
         }
-        Value::List(items) => {
-            out.extend_from_slice(&branches.list);
-            if !items.is_empty() {
-                avro_long(out, items.len() as i64);
-                for item in items {
-                    avro_string(out, item);
-                }
-            }
-            out.push(0);
+        Value::List(items) => avro_list(out, items, branches),
+        Value::OwnedList(items) => avro_list(out, items, branches),
+    }
+}
+
+fn json_list<S: AsRef<str>>(out: &mut Vec<u8>, items: &[S]) {
+    out.push(b'[');
+    for (index, item) in items.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        json_string(out, item.as_ref());
+    }
+    out.push(b']');
+}
+
+fn avro_list<S: AsRef<str>>(out: &mut Vec<u8>, items: &[S], branches: &Branches) {
+    out.extend_from_slice(&branches.list);
+    if !items.is_empty() {
+        avro_long(out, items.len() as i64);
+        for item in items {
+            avro_string(out, item.as_ref());
         }
     }
+    out.push(0);
 }
