@@ -426,8 +426,23 @@ class CustomerProcessor:
         metrics.SEGMENT_BACKFILL_PARTITIONS.set(len(self._backfill))
 
     def _customer_keys(self, partition: int) -> Iterator[bytes]:
+        """The customers of ``partition`` to evaluate: those stored, and those that only a batch
+        not yet written holds.
+
+        A batch folded before the new segments were known may still be waiting for Kafka when
+        the plan is made. The customers it stores first are not in RocksDB yet; left out, they
+        would stay unevaluated (and uncounted) until their next event, as the partition is marked
+        evaluated when the keys run out.
+        """
         # A list, not a live RocksDB iterator: the partition's database may close on a rebalance.
-        return iter(list(self._store.customer_keys(partition)))
+        keys = list(self._store.customer_keys(partition))
+        stored = set(keys)
+        keys.extend(
+            key
+            for (part, key), state in self._uncommitted.items()
+            if part == partition and state is not None and key not in stored
+        )
+        return iter(keys)
 
     def _segments_evaluated(self, partition: int) -> dict[str, int]:
         raw = self._store.read(partition, SEGMENTS_EVALUATED_KEY)

@@ -190,6 +190,26 @@ def test_a_customer_changed_by_a_batch_not_yet_written_is_evaluated_from_that_st
     assert store.state("c2").attributes["balance"] == 299 and "big" in store.state("c2").segments
 
 
+def test_a_new_customer_in_a_batch_not_yet_written_is_evaluated_by_the_backfill() -> None:
+    # The batch that first stores the customer was folded before the new segments were known, and
+    # is still waiting for Kafka when the backfill is planned: the store does not list the customer.
+    store = stored_customers(make_index(RULES), 20)
+    processor = make_processor(store, make_index(RULES))
+    backfill(processor)
+    envelope = Envelope("first", "c40", NOW_MS, NOW_MS, "t", CustomerUpdate(set={"balance": 299}))
+    pending = processor.prepare([Message(0, b"c40", encode_envelope(envelope), 10)])
+    new_index = make_index(NEW)
+    processor._segment_index = lambda: new_index
+    first = processor.prepare([])
+    persist(processor, pending)
+    persist(processor, first)
+    backfill(processor)
+    assert set(store.state("c40").segments) == {"rich", "big", "quiet"}
+    assert orjson.loads(store.partitions[0][SEGMENTS_EVALUATED_KEY]) == {s: 1 for s in NEW}
+    big = sum(1 for n in range(0, 20, 2) if n * 7 % 300 >= 150) + 1
+    assert orjson.loads(store.partitions[0][SEGMENT_COUNTS_KEY])["big"] == big
+
+
 def test_a_backfilled_customer_not_yet_written_reads_back_whole() -> None:
     store = stored_customers(make_index(RULES), 20)
     before = store.state("c4")
