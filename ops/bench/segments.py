@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import gc
 import random
+import re
 import shutil
 import statistics
 import tempfile
@@ -63,7 +65,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--customers", type=int, default=100_000, help="distinct customers (default 100,000)")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--rate", type=int, default=2000, help="events/s of the latency run (default 2,000)")
-    parser.add_argument("--latency-seconds", type=float, default=15.0, help="length of the latency run")
+    parser.add_argument(
+        "--latency-seconds", type=float, default=15.0, help="length of the latency run (0: no latency run)"
+    )
+    parser.add_argument(
+        "--skip-throughput",
+        action="store_true",
+        help="no run without segments and no in-process figures: fold the events with the 50 segments"
+        " (the backfill needs stored customers) and go on to the latency run and the backfill",
+    )
+    parser.add_argument(
+        "--backfills", type=int, default=1, help="new segments to save one after the other (default 1)"
+    )
 
 
 def segment_rules() -> dict[str, str]:
@@ -115,7 +128,11 @@ class _Worker:
         env = worker_env(bootstrap, namespace, partitions, work / namespace, key=key)
         self.port = _free_port()
         self.partitions = partitions
-        self.process = spawn_worker(env, self.port, work / f"{namespace}.log")
+        self.log = work / f"{namespace}.log"
+        self.process = spawn_worker(env, self.port, self.log)
+
+    def log_lines(self) -> list[str]:
+        return self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + 180
@@ -217,11 +234,15 @@ def _latency(
     return latencies
 
 
-def _backfill(bootstrap: str, namespace: str, worker: _Worker, stored: int) -> float:
-    """Seconds from saving a new segment to every stored customer being evaluated for it."""
+def _backfill(bootstrap: str, namespace: str, worker: _Worker, stored: int, number: int) -> float:
+    """Seconds from saving a new segment to every stored customer being evaluated for it.
+
+    The ``number``-th new segment of the run (from 0): ``balance >= 12345``, then other thresholds.
+    """
     before = metric_total(worker.port, "refract_segment_backfill_customers_total")
     started = time.perf_counter()
-    _save_segments(bootstrap, namespace, {"backfill-new": "balance >= 12345"})
+    segment_id = "backfill-new" if number == 0 else f"backfill-new-{number}"
+    _save_segments(bootstrap, namespace, {segment_id: f"balance >= {12345 + 1000 * number}"})
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         done = metric_total(worker.port, "refract_segment_backfill_customers_total") - before
@@ -414,27 +435,37 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
         (e.customer_id.encode(), encode_envelope(e)) for e in envelopes(n, customers, base_ms=ending_now(n))
     ]
 
-    print("In process: rule evaluation and membership update cost ...", file=out, flush=True)
-    evaluation_us, update_us = _evaluation_cost(rules, n, customers)
-    print("In process: backfill cost per stored customer ...", file=out, flush=True)
-    backfill_us, whole_us, backfill_customers = _backfill_cost(rules, n, customers, partitions)
+    full = not args.skip_throughput
+    if full:
+        print("In process: rule evaluation and membership update cost ...", file=out, flush=True)
+        evaluation_us, update_us = _evaluation_cost(rules, n, customers)
+        print("In process: backfill cost per stored customer ...", file=out, flush=True)
+        backfill_us, whole_us, backfill_customers = _backfill_cost(rules, n, customers, partitions)
 
     plain = bench_namespace(bootstrap, f"bseg{run}a")
     segmented = bench_namespace(bootstrap, f"bseg{run}b")
-    for space in (plain, segmented):
+    for space in (plain, segmented) if full else (segmented,):
         ensure_topics(bootstrap, replace(settings, namespace=space, partitions=partitions))
-    print("One worker, no segments ...", file=out, flush=True)
-    rate_plain, cpu_plain, worker = _throughput(bootstrap, plain, partitions, work, records)
-    worker.stop()
+    if full:
+        print("One worker, no segments ...", file=out, flush=True)
+        rate_plain, cpu_plain, worker = _throughput(bootstrap, plain, partitions, work, records)
+        worker.stop()
     print("One worker, 50 segments ...", file=out, flush=True)
     _save_segments(bootstrap, segmented, rules)
     rate_segments, cpu_segments, worker = _throughput(bootstrap, segmented, partitions, work, records)
+    latencies: list[float] = []
+    backfills: list[tuple[float, float | None]] = []
+    stored = len({key for key, _ in records})
     try:
-        print(f"Latency at {args.rate:,} events/s for {args.latency_seconds:.0f} s ...", file=out, flush=True)
-        latencies = _latency(bootstrap, segmented, worker, args.rate, args.latency_seconds, customers)
-        print("Backfill of a new segment over the stored customers ...", file=out, flush=True)
-        stored = len({key for key, _ in records})
-        backfill_s = _backfill(bootstrap, segmented, worker, stored)
+        if args.latency_seconds > 0:
+            running = f"Latency at {args.rate:,} events/s for {args.latency_seconds:.0f} s ..."
+            print(running, file=out, flush=True)
+            latencies = _latency(bootstrap, segmented, worker, args.rate, args.latency_seconds, customers)
+        for number in range(args.backfills):
+            print("Backfill of a new segment over the stored customers ...", file=out, flush=True)
+            seen = len(worker.log_lines())
+            backfill_s = _backfill(bootstrap, segmented, worker, stored, number)
+            backfills.append((backfill_s, _backfill_window_s(worker.log_lines()[seen:])))
     finally:
         worker.stop()
 
@@ -443,14 +474,16 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
         f" {partitions} partitions",
         file=out,
     )
-    print(f"  one worker, no segments                {rate_plain:>10,.0f} events/s", file=out)
+    if full:
+        print(f"  one worker, no segments                {rate_plain:>10,.0f} events/s", file=out)
     print(f"  one worker, 50 segments                {rate_segments:>10,.0f} events/s", file=out)
-    print(f"  50 segments / no segments              {rate_segments / rate_plain:>10.2f}x", file=out)
-    print(
-        f"  the same by worker CPU per event       {cpu_plain / cpu_segments:>10.2f}x"
-        f"  ({cpu_plain:,.0f} vs {cpu_segments:,.0f} µs)",
-        file=out,
-    )
+    if full:
+        print(f"  50 segments / no segments              {rate_segments / rate_plain:>10.2f}x", file=out)
+        print(
+            f"  the same by worker CPU per event       {cpu_plain / cpu_segments:>10.2f}x"
+            f"  ({cpu_plain:,.0f} vs {cpu_segments:,.0f} µs)",
+            file=out,
+        )
     if latencies:
         print(
             f"  append -> SegmentChange readable       p50 {_percentile(latencies, 0.5):,.0f} ms,"
@@ -458,17 +491,45 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
             f" mean {statistics.fmean(latencies):,.0f} ms)",
             file=out,
         )
-    print(f"  backfill of a new segment              {backfill_s:>10.1f} s ({stored:,} customers)", file=out)
-    print(
-        f"  rule evaluation (in process)           {evaluation_us:>10.2f} µs per customer per segment",
-        file=out,
-    )
-    print(f"  membership update, 50 segments         {update_us:>10.1f} µs per event (in process)", file=out)
-    print(
-        f"  backfill cost (in process)             {backfill_us:>10.1f} µs per customer"
-        f" ({backfill_customers:,} customers; decoding whole {whole_us:.1f} µs,"
-        f" {whole_us / backfill_us:.1f}x; CPU time)",
-        file=out,
-    )
+    for backfill_s, window_s in backfills:
+        in_worker = f"; in the worker's log {window_s:.1f} s" if window_s is not None else ""
+        figure = f"{backfill_s:>10.1f} s ({stored:,} customers{in_worker})"
+        print(f"  backfill of a new segment              {figure}", file=out)
+    if full:
+        print(
+            f"  rule evaluation (in process)           {evaluation_us:>10.2f} µs per customer per segment",
+            file=out,
+        )
+        print(
+            f"  membership update, 50 segments         {update_us:>10.1f} µs per event (in process)", file=out
+        )
+        print(
+            f"  backfill cost (in process)             {backfill_us:>10.1f} µs per customer"
+            f" ({backfill_customers:,} customers; decoding whole {whole_us:.1f} µs,"
+            f" {whole_us / backfill_us:.1f}x; CPU time)",
+            file=out,
+        )
     shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+_LOGGED_AT = re.compile(r"timestamp='([^']+)'")
+
+
+def _backfill_window_s(lines: list[str]) -> float | None:
+    """Seconds from the first ``segments.backfill_started`` to the last ``segments.backfill_finished``
+    of a worker's log lines (None without both): the backfill without the save and the pick-up."""
+    started: float | None = None
+    finished: float | None = None
+    for line in lines:
+        if "segments.backfill_" not in line:
+            continue
+        found = _LOGGED_AT.search(line)
+        if found is None:
+            continue
+        at = dt.datetime.fromisoformat(found.group(1).replace("Z", "+00:00")).timestamp()
+        if "segments.backfill_started" in line and started is None:
+            started = at
+        elif "segments.backfill_finished" in line:
+            finished = at
+    return finished - started if started is not None and finished is not None else None
