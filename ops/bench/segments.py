@@ -238,13 +238,17 @@ def _latency(
     return latencies
 
 
-def _backfill(bootstrap: str, namespace: str, worker: _Worker, stored: int, number: int) -> float:
-    """Seconds from saving a new segment to every stored customer being evaluated for it.
+def _backfill(
+    bootstrap: str, namespace: str, worker: _Worker, stored: int, number: int
+) -> tuple[float, float]:
+    """Seconds from saving a new segment to every stored customer being evaluated for it, and the
+    worker's CPU seconds meanwhile (all its threads; steadier than the wall time on a shared machine).
 
     The ``number``-th new segment of the run (from 0): ``balance >= 12345``, then other thresholds.
     """
     before = metric_total(worker.port, "refract_segment_backfill_customers_total")
     started = time.perf_counter()
+    cpu_started = cpu_seconds([worker.process.pid])
     segment_id = "backfill-new" if number == 0 else f"backfill-new-{number}"
     _save_segments(bootstrap, namespace, {segment_id: f"balance >= {12345 + 1000 * number}"})
     deadline = time.monotonic() + 600
@@ -252,7 +256,7 @@ def _backfill(bootstrap: str, namespace: str, worker: _Worker, stored: int, numb
         try:
             done = metric_total(worker.port, "refract_segment_backfill_customers_total") - before
             if done >= stored and metric_total(worker.port, "refract_segment_backfill_partitions") == 0:
-                return time.perf_counter() - started
+                return time.perf_counter() - started, cpu_seconds([worker.process.pid]) - cpu_started
         except OSError:  # a timeout on a loaded machine: ask again
             pass
         time.sleep(0.05)
@@ -471,7 +475,7 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
     _save_segments(bootstrap, segmented, rules)
     rate_segments, cpu_segments, worker = _throughput(bootstrap, segmented, partitions, work, records)
     latencies: list[float] = []
-    backfills: list[tuple[float, float | None]] = []
+    backfills: list[tuple[float, float, float | None]] = []
     stored = len({key for key, _ in records})
     try:
         if args.latency_seconds > 0:
@@ -481,8 +485,8 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
         for number in range(args.backfills):
             print("Backfill of a new segment over the stored customers ...", file=out, flush=True)
             seen = len(worker.log_lines())
-            backfill_s = _backfill(bootstrap, segmented, worker, stored, number)
-            backfills.append((backfill_s, _backfill_window_s(worker.log_lines()[seen:])))
+            backfill_s, cpu_s = _backfill(bootstrap, segmented, worker, stored, number)
+            backfills.append((backfill_s, cpu_s, _backfill_window_s(worker.log_lines()[seen:])))
     finally:
         worker.stop()
 
@@ -508,9 +512,9 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
             f" mean {statistics.fmean(latencies):,.0f} ms)",
             file=out,
         )
-    for backfill_s, window_s in backfills:
+    for backfill_s, cpu_s, window_s in backfills:
         in_worker = f"; in the worker's log {window_s:.1f} s" if window_s is not None else ""
-        figure = f"{backfill_s:>10.1f} s ({stored:,} customers{in_worker})"
+        figure = f"{backfill_s:>10.1f} s ({stored:,} customers{in_worker}; worker CPU {cpu_s:.1f} s)"
         print(f"  backfill of a new segment              {figure}", file=out)
     if full:
         print(
