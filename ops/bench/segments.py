@@ -317,16 +317,6 @@ class _StoredStates:
         keys = self._dbs[partition].keys()  # iterating a raw-mode Rdict itself fails
         return (key for key in keys if isinstance(key, bytes) and not key.startswith(b"\x00"))
 
-    def customers_after(self, partition: int, after: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
-        found: list[tuple[bytes, bytes]] = []
-        for key, value in self._dbs[partition].items(from_key=after):
-            if key == after or key.startswith(b"\x00"):
-                continue
-            found.append((key, value))
-            if len(found) >= limit:
-                break
-        return found
-
     def write(self, partition: int, values: Mapping[bytes, bytes | None], changelog_offset: int) -> None:
         batch = rocksdict.WriteBatch(raw_mode=True)
         for key, value in values.items():
