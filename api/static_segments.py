@@ -172,9 +172,22 @@ class StaticSegmentsApi:
 
     def _local(self, partition: int, segment_id: str, attribute: str | None) -> list[str]:
         store = self.worker.store
+        # States of batches still being committed are newer than the store (and already counted):
+        # without them the list could lag the member count it is read next to.
+        pending = self.worker.processor.uncommitted(partition)
         needle = orjson.dumps(attribute if attribute is not None else segment_id) + b":"
         ids = []
+        for state in pending.values():
+            if state is None:
+                continue
+            if attribute is not None:
+                if state.attributes.get(attribute) is True:
+                    ids.append(state.customer_id)
+            elif segment_id in state.segments:
+                ids.append(state.customer_id)
         for key in store.customer_keys(partition):
+            if key in pending:
+                continue
             raw = store.read(partition, key)
             if raw is None or needle not in raw:
                 continue
