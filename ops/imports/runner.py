@@ -70,7 +70,8 @@ from streams.producer import BulkProducer
 log = structlog.get_logger(__name__)
 
 BATCH_ROWS = 4000
-"""Rows per produced batch: large enough to amortize the wait for acks, small enough to retry."""
+"""Rows per produced batch (and per part the compiled encoder hands back): the unit in which rows
+are queued to the producer and their digests kept until the next drain."""
 DRAIN_ROWS = 50_000
 """Rows produced between two waits for Kafka's acknowledgements: the producer reports no record
 it wrote (only failures), so what is acknowledged is learnt by draining it. A crash or a failure
