@@ -108,8 +108,9 @@ class _Batch(_Acks):
 
 
 class _Count(_Acks):
-    """The acks of a bulk write, counted only: no record of offsets, so the poll thread, which
-    takes the GIL once per record to report it, holds up the producing thread less."""
+    """The acks of a write whose offsets nobody needs (``send_counted``), counted only: no record
+    of offsets, so the poll thread, which takes the GIL once per record to report it, holds up the
+    producing thread less. (Imports need no report per record at all: ``BulkProducer``.)"""
 
     __slots__ = ("size",)
 
