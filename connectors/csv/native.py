@@ -13,6 +13,7 @@ the Python path.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 import orjson
@@ -161,7 +162,7 @@ def _default_spec(value: AttributeValue, value_type: ValueType) -> tuple[str, An
     if isinstance(value, int):
         return ("integer", value) if -(2**63) <= value < 2**63 else None
     if isinstance(value, float):
-        return ("decimal", value)
+        return ("decimal", value) if math.isfinite(value) else None
     if isinstance(value, str):
         return ("string", value)
     if isinstance(value, dt.datetime):

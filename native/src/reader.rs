@@ -28,8 +28,8 @@ enum State {
 
 /// How a record's parse ended.
 enum Parsed {
-    /// The record and the byte offset just after its last line.
-    Complete(Record, usize),
+    /// The record, the byte offset just after its last line, and its number of lines.
+    Complete(Record, usize, i64),
     /// The text ran out inside the record (more is needed, or the file ended in quotes).
     Incomplete,
     /// What the csv module would refuse or treat specially: Python takes it from here.
@@ -83,8 +83,7 @@ impl CsvRecords {
         let mut start = 0;
         while start < buffer.len() {
             match self.parse_record(&buffer, start, last) {
-                Parsed::Complete(record, end) => {
-                    let lines = count_lines(&buffer[start..end]);
+                Parsed::Complete(record, end, lines) => {
                     self.cells_hint = self.cells_hint.max(record.ends.len());
                     if self.header && !record.is_empty() {
                         self.header = false;
@@ -138,10 +137,7 @@ impl CsvRecords {
 /// on in text still to come.
 fn line_end(buffer: &str, start: usize, last: bool) -> Option<usize> {
     let bytes = buffer.as_bytes();
-    match bytes[start..]
-        .iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-    {
+    match memchr::memchr2(b'\n', b'\r', &bytes[start..]) {
         Some(offset) => {
             let at = start + offset;
             if bytes[at] == b'\n' {
@@ -163,31 +159,6 @@ fn line_end(buffer: &str, start: usize, last: bool) -> Option<usize> {
     }
 }
 
-/// Lines in a record's text: its line terminators (`\r\n` counts once).
-fn count_lines(text: &str) -> i64 {
-    let bytes = text.as_bytes();
-    let mut lines = 0;
-    let mut index = 0;
-    while index < bytes.len() {
-        match bytes[index] {
-            b'\n' => lines += 1,
-            b'\r' => {
-                lines += 1;
-                if bytes.get(index + 1) == Some(&b'\n') {
-                    index += 1;
-                }
-            }
-            _ => {}
-        }
-        index += 1;
-    }
-    // The last line of a file may have no terminator; it is still a line.
-    if !matches!(bytes.last(), Some(b'\n' | b'\r')) {
-        lines += 1;
-    }
-    lines
-}
-
 impl CsvRecords {
     /// The record starting at ``start``, parsed line by line as `_csv.c` does. Its states are
     /// taken a run of bytes at a time: the characters that change a state (the delimiter, the
@@ -202,6 +173,7 @@ impl CsvRecords {
         };
         let mut field_start = 0; // in record.text
         let mut at = start;
+        let mut lines = 0; // each turn of the loop takes one line, as the csv module reads them
         loop {
             if at >= bytes.len() {
                 return Parsed::Incomplete;
@@ -240,9 +212,7 @@ impl CsvRecords {
                     }
                     State::InField => {
                         // Everything up to the delimiter or the line's end is the field's.
-                        let run = bytes[index..end]
-                            .iter()
-                            .position(|&b| b == delimiter || b == b'\n' || b == b'\r')
+                        let run = memchr::memchr3(delimiter, b'\n', b'\r', &bytes[index..end])
                             .map_or(end, |offset| index + offset);
                         record.text.push_str(&buffer[index..run]);
                         if record.too_long(field_start) {
@@ -261,9 +231,7 @@ impl CsvRecords {
                     }
                     State::InQuotedField => {
                         // Everything up to the next quote is the field's, line breaks included.
-                        let run = bytes[index..end]
-                            .iter()
-                            .position(|&b| b == b'"')
+                        let run = memchr::memchr(b'"', &bytes[index..end])
                             .map_or(end, |offset| index + offset);
                         record.text.push_str(&buffer[index..run]);
                         if record.too_long(field_start) {
@@ -308,8 +276,9 @@ impl CsvRecords {
                 State::InQuotedField => State::InQuotedField,
             };
             at = end;
+            lines += 1;
             if state == State::StartRecord {
-                return Parsed::Complete(record, end);
+                return Parsed::Complete(record, end, lines);
             }
             if at >= bytes.len() && last {
                 return Parsed::Python; // the file ends inside quotes
@@ -318,7 +287,8 @@ impl CsvRecords {
     }
 }
 
-/// A record's cells, in one string: ``ends`` are where each cell ends in ``text``.
+/// A record's cells, in one string: each cell followed by a NUL, ``ends`` where each cell ends
+/// in ``text``. The cells joined by NUL, what a row's raw pre-digest reads, are then one slice.
 #[derive(Default)]
 pub struct Record {
     pub text: String,
@@ -328,6 +298,7 @@ pub struct Record {
 impl Record {
     fn end_field(&mut self, field_start: &mut usize) {
         self.ends.push(self.text.len());
+        self.text.push('\0');
         *field_start = self.text.len();
     }
 
@@ -359,9 +330,15 @@ impl Record {
             .iter()
             .map(|&end| {
                 let cell = &self.text[start..end];
-                start = end;
+                start = end + 1;
                 cell
             })
             .collect()
+    }
+
+    /// The cells joined by NUL.
+    pub fn joined(&self) -> &[u8] {
+        let text = self.text.as_bytes();
+        &text[..text.len().saturating_sub(1)]
     }
 }

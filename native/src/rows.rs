@@ -326,7 +326,6 @@ impl RowEncoder {
         get_stored: Option<&Bound<'py, PyAny>>,
         rows_per_part: usize,
     ) -> PyResult<Bound<'py, PyList>> {
-        let text = text.to_owned();
         let mut state = {
             let mut held = reader.borrow_mut();
             let empty = CsvRecords::new(',', 0, false);
@@ -335,7 +334,7 @@ impl RowEncoder {
         // Phase 1, no GIL: split the text, then key, store key and raw pre-digest of each row.
         let raw_params = Scratch::new(self).raw_params;
         let (state_back, mut prepared) = py.allow_threads(move || {
-            state.feed(&text, last);
+            state.feed(text, last);
             let records: Vec<(i64, Record)> = state.records.drain(..).collect();
             let prepared: Vec<Prepared> = records
                 .into_iter()
@@ -424,14 +423,7 @@ impl RowEncoder {
         }
         let mut store_key = self.store_prefix.clone();
         store_key.extend_from_slice(key.as_bytes());
-        let mut state = raw_params.to_state();
-        for (position, cell) in cells.iter().enumerate() {
-            if position > 0 {
-                state.update(&[0]);
-            }
-            state.update(cell.as_bytes());
-        }
-        row.raw.copy_from_slice(state.finalize().as_bytes());
+        row.raw = digest(raw_params, row.record.joined());
         row.store_key = store_key;
         row.step = Step::Lookup;
         row

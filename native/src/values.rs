@@ -415,18 +415,27 @@ pub fn digits_of(mut number: u64, digits: &mut [u8; 20]) -> usize {
 
 /// ``value`` with leading zeros to ``width`` digits (values here are never negative).
 fn push_padded(out: &mut Vec<u8>, value: u32, width: usize) {
-    let start = out.len();
-    push_int(out, i64::from(value));
-    let written = out.len() - start;
+    let mut digits = [0u8; 20];
+    let at = digits_of(u64::from(value), &mut digits);
+    let written = digits.len() - at;
     if written < width {
-        out.splice(start..start, std::iter::repeat_n(b'0', width - written));
+        out.extend(std::iter::repeat_n(b'0', width - written));
     }
+    out.extend_from_slice(&digits[at..]);
 }
 
 pub fn json_string(out: &mut Vec<u8>, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let needs_escape = |byte: u8| byte < 0x20 || byte == b'"' || byte == b'\\';
     out.push(b'"');
-    for &byte in text.as_bytes() {
+    let bytes = text.as_bytes();
+    // Most text has nothing to escape: copied in one go up to the first byte that has.
+    let plain = bytes
+        .iter()
+        .position(|&byte| needs_escape(byte))
+        .unwrap_or(bytes.len());
+    out.extend_from_slice(&bytes[..plain]);
+    for &byte in &bytes[plain..] {
         match byte {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -447,38 +456,88 @@ pub fn json_string(out: &mut Vec<u8>, text: &str) {
 }
 
 /// A double as orjson 3.13 writes it: the shortest digits that read back the same, in plain
-/// notation for decimal exponents -5..=15, otherwise as `1.5e+16` / `1e-7`.
+/// notation for decimal exponents -5..=15, otherwise as `1.5e+16` / `1e-7`. ``value`` is finite
+/// (decimal cells and defaults are checked when read).
 pub fn json_float(out: &mut Vec<u8>, value: f64) {
-    let scientific = format!("{value:e}");
-    let (mantissa, exponent) = scientific.split_once('e').expect("{:e} has an exponent");
-    let exponent: i32 = exponent.parse().expect("{:e} exponent is an integer");
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    out.extend_from_slice(sign.as_bytes());
+    let mut buffer = ryu::Buffer::new();
+    let shortest = Shortest::of(buffer.format_finite(value));
+    let (digits, exponent) = (shortest.digits(), shortest.exponent);
+    if shortest.negative {
+        out.push(b'-');
+    }
     if (-5..16).contains(&exponent) {
         if exponent < 0 {
             out.extend_from_slice(b"0.");
             out.extend(std::iter::repeat_n(b'0', (-exponent - 1) as usize));
-            out.extend_from_slice(digits.as_bytes());
+            out.extend_from_slice(digits);
         } else {
             let whole = exponent as usize + 1;
             if digits.len() <= whole {
-                out.extend_from_slice(digits.as_bytes());
+                out.extend_from_slice(digits);
                 out.extend(std::iter::repeat_n(b'0', whole - digits.len()));
                 out.extend_from_slice(b".0");
             } else {
-                out.extend_from_slice(&digits.as_bytes()[..whole]);
+                out.extend_from_slice(&digits[..whole]);
                 out.push(b'.');
-                out.extend_from_slice(&digits.as_bytes()[whole..]);
+                out.extend_from_slice(&digits[whole..]);
             }
         }
     } else {
-        out.extend_from_slice(mantissa.as_bytes());
+        out.push(digits[0]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
         out.extend_from_slice(if exponent > 0 { b"e+" } else { b"e" });
         push_int(out, i64::from(exponent));
+    }
+}
+
+/// A double's shortest round-trip digits (no leading or trailing zeros; ``0`` for zero) and the
+/// decimal exponent of the first, read off ryu's text (``123.45``, ``0.001``, ``1.5e-7``...).
+struct Shortest {
+    negative: bool,
+    buffer: [u8; 24],
+    length: usize,
+    exponent: i32,
+}
+
+impl Shortest {
+    fn of(text: &str) -> Self {
+        let (negative, text) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (mantissa, exponent) = match text.split_once('e') {
+            Some((mantissa, exponent)) => (mantissa, exponent.parse().expect("ryu's exponent")),
+            None => (text, 0),
+        };
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let mut shortest = Self {
+            negative,
+            buffer: [0; 24],
+            length: 0,
+            exponent: 0,
+        };
+        let all = whole.bytes().chain(fraction.bytes());
+        let Some(first) = all.clone().position(|digit| digit != b'0') else {
+            shortest.buffer[0] = b'0';
+            shortest.length = 1;
+            return shortest;
+        };
+        shortest.exponent = exponent + whole.len() as i32 - 1 - first as i32;
+        for digit in all.skip(first) {
+            shortest.buffer[shortest.length] = digit;
+            shortest.length += 1;
+        }
+        while shortest.length > 1 && shortest.buffer[shortest.length - 1] == b'0' {
+            shortest.length -= 1;
+        }
+        shortest
+    }
+
+    fn digits(&self) -> &[u8] {
+        &self.buffer[..self.length]
     }
 }
 

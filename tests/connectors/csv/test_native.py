@@ -139,6 +139,13 @@ def test_campaign_data_with_defaults_of_every_kind_is_encoded_as_python_does() -
     assert _compare(CAMPAIGN, empty + iso) == 2 * len(TYPICAL)
 
 
+def test_a_decimal_default_that_is_not_a_finite_number_is_left_to_python() -> None:
+    sync = load_sync(CAMPAIGN.replace("default: 2.5", "default: .inf"))
+    positions = {name: COLUMNS.index(name) for name in sync.file_columns}
+    plan = RowPlan(sync, positions, len(COLUMNS))
+    assert row_encoder(plan, import_id=IMPORT_ID, now_ms=NOW_MS, index=True, raw_key=RAW_KEY) is None
+
+
 def test_rows_python_refuses_stop_the_encoder_at_that_row() -> None:
     bad = [
         ["c-5", "A", "a@b.c", "X", "31/02/2024", "", "", "", "", "", "", "", "20240102 03:04:05.5"],
