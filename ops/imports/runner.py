@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -80,6 +81,9 @@ CHUNK_ROWS = 1000
 """Changed rows converted together (in a pool's process when there is one)."""
 TEXT_BLOCK_CHARS = 1 << 20
 """Characters of text read at a time for the compiled reader."""
+ENCODED_AHEAD = 3
+"""Blocks the compiled encoder may be ahead of the rows being produced: during a drain (tens of
+milliseconds of waiting, then the digests' writes) it goes on with the next ones."""
 POOL_MIN_BYTES = 16 * 1024 * 1024
 """Files smaller than this are converted in the importing process (a pool takes ~1 s to start)."""
 FILE_BLOCK_BYTES = 1 << 20
@@ -494,23 +498,23 @@ class _Run:
             if encoder is not None:
                 # The compiled reader splits the text as the csv module would; what it cannot
                 # take (a quoted field open at the end, a field over the size limit) and what
-                # follows are read by the csv module. A block is encoded in a thread (mostly
-                # without the GIL) while this one produces and records the block before it.
+                # follows are read by the csv module. Blocks are encoded in a thread (mostly
+                # without the GIL), in order, up to ENCODED_AHEAD blocks ahead of this one, which
+                # produces and records them: the encoder goes on while this one drains.
                 parsed = CsvRecords(sync.delimiter, 1, sync.header is None)
                 with ThreadPoolExecutor(1, thread_name_prefix="import-encoder") as encoding:
-                    previous_block: asyncio.Future[list[tuple[Any, ...]]] | None = None
+                    encoded: deque[asyncio.Future[list[tuple[Any, ...]]]] = deque()
                     while True:
                         block = text.read(TEXT_BLOCK_CHARS)
-                        encoded = loop.run_in_executor(
-                            encoding, encoder.encode_block, parsed, block, not block, get_stored, BATCH_ROWS
-                        )
-                        if previous_block is not None:
-                            await take(await previous_block)
-                        previous_block = encoded
+                        encode = partial(encoder.encode_block, parsed, block, not block, get_stored)
+                        encoded.append(loop.run_in_executor(encoding, encode, BATCH_ROWS))
+                        if len(encoded) > ENCODED_AHEAD:
+                            await take(await encoded.popleft())
                         self.bytes_read = text.buffer.tell()
                         if not block:
                             break
-                    await take(await previous_block)
+                    while encoded:
+                        await take(await encoded.popleft())
                 rest = parsed.python_from()
                 if rest is not None:
                     line, remaining = rest
