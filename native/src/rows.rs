@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use blake2b_simd::{Params, State};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use crate::reader::{CsvRecords, Record};
 use crate::text;
@@ -310,7 +310,9 @@ impl RowEncoder {
 
     /// Parse ``text`` into ``reader`` and encode every record it completes, the parsing,
     /// converting, hashing and Avro encoding without holding the GIL (so that Python can produce
-    /// the previous block meanwhile). ``last``: the file ends with ``text``.
+    /// the previous block meanwhile). ``last``: the file ends with ``text``. ``text`` is a ``str``,
+    /// or ``bytes`` of UTF-8 that end on a whole character (read from the file as they are, they
+    /// are neither decoded into a ``str`` nor encoded back for this reader).
     ///
     /// Answers the block's outcome in file order: a list of parts, each either (records,
     /// digests, index entries, unchanged, rows, rows read) as ``encode`` answers them (at
@@ -321,11 +323,15 @@ impl RowEncoder {
         &self,
         py: Python<'py>,
         reader: &Bound<'py, CsvRecords>,
-        text: &str,
+        text: &Bound<'py, PyAny>,
         last: bool,
         get_stored: Option<&Bound<'py, PyAny>>,
         rows_per_part: usize,
     ) -> PyResult<Bound<'py, PyList>> {
+        let text: Result<&str, &[u8]> = match text.downcast::<PyBytes>() {
+            Ok(bytes) => Err(bytes.as_bytes()), // UTF-8 to check
+            Err(_) => Ok(text.downcast::<PyString>()?.to_str()?),
+        };
         let mut state = {
             let mut held = reader.borrow_mut();
             let empty = CsvRecords::new(',', 0, false);
@@ -333,7 +339,11 @@ impl RowEncoder {
         };
         // Phase 1, no GIL: split the text, then key, store key and raw pre-digest of each row.
         let raw_params = Scratch::new(self).raw_params;
-        let (state_back, mut prepared) = py.allow_threads(move || {
+        let (state_back, prepared) = py.allow_threads(move || {
+            let text = match text.or_else(std::str::from_utf8) {
+                Ok(text) => text,
+                Err(error) => return (state, Err(error.valid_up_to())),
+            };
             state.feed(text, last);
             let records: Vec<(i64, Record)> = state.records.drain(..).collect();
             let prepared: Vec<Prepared> = records
@@ -341,9 +351,14 @@ impl RowEncoder {
                 .filter(|(_, record)| !record.is_empty())
                 .map(|(line, record)| self.prepare(line, record, &raw_params))
                 .collect();
-            (state, prepared)
+            (state, Ok(prepared))
         });
         *reader.borrow_mut() = state_back;
+        let mut prepared = prepared.map_err(|valid| {
+            PyValueError::new_err(format!(
+                "the block is not UTF-8 text after its first {valid} bytes"
+            ))
+        })?;
         // Phase 2, with the GIL: the stored digests.
         for row in prepared.iter_mut() {
             self.look_up(py, row, get_stored)?;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import csv
 import json
 import os
@@ -290,7 +291,7 @@ QUOTED = (
 def test_the_compiled_reader_and_the_csv_module_import_the_same_text(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: str
 ) -> None:
-    monkeypatch.setattr("ops.imports.runner.TEXT_BLOCK_CHARS", 7)  # records cut across blocks
+    monkeypatch.setattr("ops.imports.runner.TEXT_BLOCK", 7)  # records cut across blocks
     path = write(tmp_path, "a.csv", QUOTED + ending)
     outcomes = []
     for name in ("compiled", "python"):
@@ -305,10 +306,39 @@ def test_the_compiled_reader_and_the_csv_module_import_the_same_text(
     assert "4,age,old,'old' is not an integer" in outcomes[0][2]  # the line c2's record starts on
 
 
+MULTIBYTE = (
+    'customer_id,first_name,email,age\nc1,Muñoz,a@x.io,1\nc2,"Ωmega ""Ω""\n😀 ok",b@x.io,2\nc3,Zoë,c@x.io,x\n'
+)
+
+
+@pytest.mark.parametrize("ending", ["", 'c4,"never closed ñ😀,x@y.z,1\n'])
+@pytest.mark.parametrize("bom", [b"", codecs.BOM_UTF8], ids=["utf-8", "bom"])
+def test_utf_8_cut_into_blocks_inside_characters_imports_as_the_csv_module_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: str, bom: bytes
+) -> None:
+    path = write(tmp_path, "a.csv", bom + (MULTIBYTE + ending).encode())
+    monkeypatch.setattr("ops.imports.runner.row_encoder", lambda *args, **kwargs: None)
+    producer = FakeProducer()
+    expected = Importer(tmp_path / "python").run(path, load_sync(CUSTOMERS), producer)
+    assert (expected.rows_read, expected.imported) == ((4, 2) if ending else (3, 2))
+    monkeypatch.undo()
+    for size in (1, 2, 3, 5, 7, 4096):  # blocks end inside 2-, 3- and 4-byte characters
+        monkeypatch.setattr("ops.imports.runner.TEXT_BLOCK", size)
+        compiled = FakeProducer()
+        result = Importer(tmp_path / f"compiled-{size}").run(path, load_sync(CUSTOMERS), compiled)
+        assert (result.rows_read, result.imported, result.invalid) == (
+            expected.rows_read,
+            expected.imported,
+            expected.invalid,
+        ), size
+        assert compiled.records == producer.records, size
+        assert result.error_report.read_text() == expected.error_report.read_text()
+
+
 def test_a_field_over_the_csv_limit_mid_file_fails_the_import_the_same_way_on_both_paths(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("ops.imports.runner.TEXT_BLOCK_CHARS", 4096)
+    monkeypatch.setattr("ops.imports.runner.TEXT_BLOCK", 4096)
     huge = "x" * (csv.field_size_limit() + 1)
     path = write(tmp_path, "a.csv", csv_of(3) + f"c9,{huge},e@x.io,1\n" + csv_of(300)[33:])
     messages = []
