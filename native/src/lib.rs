@@ -5,6 +5,7 @@
 mod reader;
 mod rows;
 mod text;
+mod utf8;
 mod values;
 
 use pyo3::prelude::*;
@@ -15,6 +16,7 @@ use pyo3::prelude::*;
 fn refract_native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<rows::RowEncoder>()?;
     module.add_class::<reader::CsvRecords>()?;
+    module.add_function(wrap_pyfunction!(utf8::utf8_prefix, module)?)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

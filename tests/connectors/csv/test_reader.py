@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from connectors.csv import (
     RowError,
     RowResult,
 )
+from connectors.csv.encoding import ByteChecker
 from engine.events import (
     ConsentUpdate,
     ContactUpdate,
@@ -56,9 +58,7 @@ def test_a_utf_8_file_with_a_byte_order_mark_is_read_without_it() -> None:
 
 
 def test_utf_8_sig_declared_also_reads_a_file_without_a_byte_order_mark() -> None:
-    assert attributes_of(make_csv([["1", "Zoë"]]), make_sync(encoding="utf-8-sig")) == [
-        {"name": "Zoë"}
-    ]
+    assert attributes_of(make_csv([["1", "Zoë"]]), make_sync(encoding="utf-8-sig")) == [{"name": "Zoë"}]
 
 
 def test_a_utf_8_file_with_latin_1_bytes_is_refused_up_front_with_the_byte_offset() -> None:
@@ -89,6 +89,40 @@ def test_a_utf_8_sequence_cut_off_by_the_end_of_the_file_is_refused() -> None:
 
     with pytest.raises(EncodingRefused):
         CsvReader(io.BytesIO(data), make_sync())
+
+
+def _verdict(checker: ByteChecker, chunks: list[bytes]) -> tuple[int, int] | None:
+    """(offset, line) of the first bad byte ``checker`` finds in ``chunks``, or None."""
+    try:
+        for chunk in chunks:
+            checker.feed(chunk)
+        checker.finish()
+    except EncodingRefused as refused:
+        return (refused.offset, refused.line)
+    return None
+
+
+_UTF8_PIECES = st.sampled_from(
+    [b"a", b"\n", b"\xc3\xb1", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xc3", b"\xe2\x82", b"\xff", b"\x80"]
+)
+
+
+@settings(max_examples=400)
+@given(pieces=st.lists(_UTF8_PIECES, max_size=40), cuts=st.lists(st.integers(0, 60), max_size=6))
+def test_the_compiled_utf_8_check_finds_what_the_decoder_finds_in_any_chunks(
+    pieces: list[bytes], cuts: list[int]
+) -> None:
+    data = b"".join(pieces)
+    bounds = sorted({0, len(data), *(cut for cut in cuts if cut < len(data))})
+    chunks = [data[start:end] for start, end in itertools.pairwise(bounds)]
+    compiled = _verdict(ByteChecker("utf-8"), chunks)
+    assert compiled == _verdict(ByteChecker("utf-8", compiled=False), chunks)
+    try:
+        data.decode()
+    except UnicodeDecodeError as bad:
+        assert compiled is not None and compiled[0] == bad.start
+    else:
+        assert compiled is None
 
 
 def test_a_byte_order_mark_in_a_file_declared_latin_1_is_refused() -> None:
@@ -265,9 +299,7 @@ def test_a_required_empty_cell_is_an_error_and_a_default_fills_an_empty_cell() -
     rows = read_rows(make_csv([["1", "", "", ""], ["2", "Bo", "", " "]], header=header), sync)
 
     assert errors(rows) == [RowError(2, "name", "", "a value is required")]
-    assert results(rows)[0].events == (
-        CustomerUpdate(set={"name": "Bo", "tier": "standard", "score": 0}),
-    )
+    assert results(rows)[0].events == (CustomerUpdate(set={"name": "Bo", "tier": "standard", "score": 0}),)
 
 
 def test_an_empty_optional_cell_unsets_the_attribute_by_default() -> None:
@@ -623,9 +655,7 @@ def test_a_campaign_data_row_is_scoped_to_its_campaign() -> None:
         ({"type": "category", "value": "news"}, ConsentUpdate(opted_in=False, category="news")),
     ],
 )
-def test_an_unsubscribe_row_opts_out_in_its_scope(
-    scope: dict[str, str], expected: ConsentUpdate
-) -> None:
+def test_an_unsubscribe_row_opts_out_in_its_scope(scope: dict[str, str], expected: ConsentUpdate) -> None:
     sync = make_sync(kind="unsubscribes", columns=None, scope=scope)
 
     (row,) = read_rows(make_csv([["1"]], header=["id"]), sync)
