@@ -122,6 +122,12 @@ impl CsvRecords {
         ))
     }
 
+    /// Whether Python's csv module is to read the rest of the file (this reader only keeps
+    /// what it is fed from then on, for ``python_from``).
+    pub fn handed_over(&self) -> bool {
+        self.python_from.is_some()
+    }
+
     /// (line, text) from which Python's csv module must read the rest of the file, once the
     /// parsed records before it are encoded; None while this reader goes on.
     fn python_from(&self) -> Option<(i64, String)> {

@@ -317,7 +317,8 @@ impl RowEncoder {
     /// Answers the block's outcome in file order: a list of parts, each either (records,
     /// digests, index entries, unchanged, rows, rows read) as ``encode`` answers them (at
     /// most ``rows_per_part`` rows, so that batches keep their size), or (line, cells) of a row
-    /// Python must take (not counted in any part's rows read).
+    /// Python must take (not counted in any part's rows read); then None if the reader has
+    /// handed the rest of the file over to the csv module (``CsvRecords.python_from``).
     #[pyo3(signature = (reader, text, last, get_stored, rows_per_part))]
     fn encode_block<'py>(
         &self,
@@ -353,6 +354,7 @@ impl RowEncoder {
                 .collect();
             (state, Ok(prepared))
         });
+        let handed_over = state_back.handed_over();
         *reader.borrow_mut() = state_back;
         let mut prepared = prepared.map_err(|valid| {
             PyValueError::new_err(format!(
@@ -387,6 +389,9 @@ impl RowEncoder {
             }
         }
         parts.append(outputs.part(py))?;
+        if handed_over {
+            parts.append(py.None())?;
+        }
         Ok(parts)
     }
 }

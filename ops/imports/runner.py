@@ -26,6 +26,7 @@ import codecs
 import csv
 import hashlib
 import io
+import itertools
 import multiprocessing
 import secrets
 import time
@@ -36,7 +37,7 @@ from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, TextIO
 
 import orjson
 import structlog
@@ -447,11 +448,16 @@ class _Run:
             self.bytes_read = text.buffer.tell()
 
         reading: tuple[Any, int] = (None, 0)  # the csv module's reader, and its first line - 1
+        handed_over = False  # whether the compiled reader handed the rest to the csv module
 
-        async def take(parts: list[tuple[Any, ...]]) -> None:
+        async def take(parts: list[tuple[Any, ...] | None]) -> None:
             """Add what the encoder made of a block to the batch, in file order; a row it handed
             back goes through Python."""
+            nonlocal handed_over
             for part in parts:
+                if part is None:  # the compiled reader handed the rest over to the csv module
+                    handed_over = True
+                    continue
                 if len(part) == 2:  # (line, cells): converted here, or reported with its errors
                     self.rows_read += 1
                     pending = pre_digest(*part)
@@ -504,8 +510,8 @@ class _Run:
                 parsed = CsvRecords(sync.delimiter, 1, sync.header is None)
                 blocks = _TextBlocks(text, reader.encoding)
                 with ThreadPoolExecutor(1, thread_name_prefix="import-encoder") as encoding:
-                    encoded: deque[asyncio.Future[list[tuple[Any, ...]]]] = deque()
-                    while True:
+                    encoded: deque[asyncio.Future[list[tuple[Any, ...] | None]]] = deque()
+                    while not handed_over:  # once it is, the csv module reads on from the file
                         block, last = blocks.read()
                         encode = partial(encoder.encode_block, parsed, block, last, get_stored)
                         encoded.append(loop.run_in_executor(encoding, encode, BATCH_ROWS))
@@ -518,9 +524,12 @@ class _Run:
                         await take(await encoded.popleft())
                 rest = parsed.python_from()
                 if rest is not None:
-                    # The reader was given the whole file: the rest is all in ``remaining``.
+                    # The reader kept the text it was given from that record on (a few blocks
+                    # at most); the file goes on from where the blocks read end.
                     line, remaining = rest
-                    lines = io.StringIO(remaining, newline="")
+                    text = blocks.rest()
+                    remaining += text.readline()  # the csv module reads whole lines
+                    lines = itertools.chain(io.StringIO(remaining, newline=""), text)
                     await python_rows(csv.reader(lines, delimiter=sync.delimiter), line - 1)
             else:
                 records = csv.reader(text, delimiter=sync.delimiter)
@@ -731,7 +740,7 @@ class _TextBlocks:
     reader to encode it back to UTF-8 (~0.25 us, holding the GIL) would be work for nothing.
     Latin-1 goes as decoded text."""
 
-    def __init__(self, text: io.TextIOWrapper, codec: str) -> None:
+    def __init__(self, text: TextIO, codec: str) -> None:
         self._text = text
         self._bytes = text.buffer if codec in ("utf-8", "utf-8-sig") else None
         self._carry = b""  # the start of a character cut off at the end of the last block
@@ -748,6 +757,13 @@ class _TextBlocks:
         cut = _whole_characters(block) if data else len(block)
         self._carry = block[cut:]
         return block[:cut], not data
+
+    def rest(self) -> TextIO:
+        """The text from where the blocks read so far end (for the csv module to read on)."""
+        if self._bytes is not None and self._carry:
+            self._bytes.seek(-len(self._carry), io.SEEK_CUR)  # a character the blocks cut off
+            self._carry = b""
+        return self._text
 
 
 def _whole_characters(block: bytes) -> int:

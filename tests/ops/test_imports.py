@@ -24,6 +24,7 @@ from ops.imports import (
     KeyIndex,
     ProgressBar,
     run_import,
+    runner,
     summary,
 )
 from ops.imports.key_index import identity_fields
@@ -335,12 +336,8 @@ def test_utf_8_cut_into_blocks_inside_characters_imports_as_the_csv_module_reads
         assert result.error_report.read_text() == expected.error_report.read_text()
 
 
-def test_a_field_over_the_csv_limit_mid_file_fails_the_import_the_same_way_on_both_paths(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("ops.imports.runner.TEXT_BLOCK", 4096)
-    huge = "x" * (csv.field_size_limit() + 1)
-    path = write(tmp_path, "a.csv", csv_of(3) + f"c9,{huge},e@x.io,1\n" + csv_of(300)[33:])
+def _refusals_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: Path) -> list[str]:
+    """The CsvFormatError messages of importing ``path`` with the compiled reader, then without."""
     messages = []
     for name in ("compiled", "python"):
         if name == "python":
@@ -348,8 +345,55 @@ def test_a_field_over_the_csv_limit_mid_file_fails_the_import_the_same_way_on_bo
         with pytest.raises(CsvFormatError) as refused:
             Importer(tmp_path / name).run(path, load_sync(CUSTOMERS), FakeProducer())
         messages.append(str(refused.value))
+    return messages
+
+
+def test_a_field_over_the_csv_limit_mid_file_fails_the_import_the_same_way_on_both_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ops.imports.runner.TEXT_BLOCK", 4096)
+    huge = "x" * (csv.field_size_limit() + 1)
+    path = write(tmp_path, "a.csv", csv_of(3) + f"c9,{huge},e@x.io,1\n" + csv_of(300)[33:])
+    messages = _refusals_on_both_paths(tmp_path, monkeypatch, path)
     assert messages[0] == messages[1]
     assert "line 5" in messages[0] and "field larger than field limit" in messages[0]
+
+
+def test_after_handing_a_file_over_to_the_csv_module_the_compiled_reader_is_fed_no_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quote left open early in a long file: the compiled reader hands over once the quoted
+    field passes the csv module's size limit (~32 blocks of 4 KiB), and is not fed (nor keeps)
+    the rest of the file; the csv module fails the import on that field, as without it."""
+    monkeypatch.setattr("ops.imports.runner.TEXT_BLOCK", 4096)
+    head = csv_of(3) + 'c7,"Zoë\nopen,e@x.io,1\n'
+    path = write(tmp_path, "a.csv", head + csv_of(60_000)[33:])  # ~2 MB: ~500 blocks
+    read = []
+    real_read = runner._TextBlocks.read
+
+    def counted(self: Any) -> tuple[str | bytes, bool]:
+        read.append(1)
+        return real_read(self)
+
+    monkeypatch.setattr("ops.imports.runner._TextBlocks.read", counted)
+    messages = _refusals_on_both_paths(tmp_path, monkeypatch, path)
+    assert messages[0] == messages[1]
+    assert "field larger than field limit" in messages[0]
+    assert 32 <= len(read) <= 34 + runner.ENCODED_AHEAD + 1, len(read)
+
+
+@pytest.mark.parametrize("key", ["c7", "c77"])
+def test_the_csv_module_reads_on_from_a_character_the_last_block_cut_in_two(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    """Blocks of an odd size over 2-byte characters: every other one ends inside a character
+    (which ones, the key's length decides), and the csv module, taking over, must read on from
+    that character's first byte."""
+    monkeypatch.setattr("ops.imports.runner.TEXT_BLOCK", 4097)
+    head = csv_of(3) + f'{key},"' + "Ω" * 140_000 + '",e@x.io,1\n'  # a field over the csv limit
+    path = write(tmp_path, "a.csv", head + "Ω" * 40_000 + "\n" + csv_of(100)[33:])
+    messages = _refusals_on_both_paths(tmp_path, monkeypatch, path)
+    assert messages[0] == messages[1]
 
 
 def test_reimporting_the_very_same_file_reads_no_row_and_repeats_its_error_report(
