@@ -28,6 +28,7 @@ from engine.events import CustomerUpdate, Payload
 from engine.segments.compiler import Rule, evaluate
 from engine.segments.context import EvaluationContext
 from engine.segments.cycles import evaluation_order
+from engine.segments.families import Family, Judged, families
 from engine.segments.nodes import Age, DaysSince, IsBirthday, operands
 from engine.segments.timing import evaluate_timed
 from engine.state import CustomerState
@@ -35,6 +36,7 @@ from engine.state import CustomerState
 ChangeKind = Literal["ENTERED", "EXITED"]
 
 _NO_SEGMENTS: frozenset[str] = frozenset()
+_AFFECTED_REMEMBERED = 1024
 _EMPTY: Mapping[str, int] = MappingProxyType({})
 
 
@@ -118,6 +120,11 @@ class SegmentIndex:
     windows_only: frozenset[str] = frozenset()
     # The behaviour names those windows read.
     window_names: frozenset[str] = frozenset()
+    # Segment -> the family it is judged with (segments of one shape over one input).
+    families: Mapping[str, Family] = field(default_factory=dict)
+    # ``affected`` of the inputs an event changed, when no segment was due: most events of a
+    # feed change the same few inputs. Bounded; cleared when full.
+    _affected: dict[ChangedInputs, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, segments: Iterable[CompiledSegment]) -> SegmentIndex:
@@ -162,7 +169,17 @@ class SegmentIndex:
             window_names=frozenset(
                 name for segment_id in windows_only for name in rules[segment_id].inputs.events
             ),
+            families=families(rules),
         )
+
+    def affected_by(self, changed: ChangedInputs) -> list[str]:
+        """``affected(changed)``, remembered (do not modify the list)."""
+        cached = self._affected.get(changed)
+        if cached is None:
+            if len(self._affected) >= _AFFECTED_REMEMBERED:
+                self._affected.clear()
+            cached = self._affected[changed] = self.affected(changed)
+        return cached
 
     def affected(self, changed: ChangedInputs, due: Iterable[str] = ()) -> list[str]:
         """The segments to evaluate again, in evaluation order (dependents after what they read)."""
@@ -223,7 +240,10 @@ def update(
         to_evaluate: list[str] = list(index.order)
     else:
         due = [segment_id for segment_id, at_ms in due_ms.items() if at_ms <= now_ms] if due_ms else []
-        to_evaluate = index.affected(changed, [*due, *reevaluate] if reevaluate else due)
+        if due or reevaluate:
+            to_evaluate = index.affected(changed, [*due, *reevaluate])
+        else:
+            to_evaluate = index.affected_by(changed)
     defined = index.segments
     if memberships.keys() <= defined.keys() and due_ms.keys() <= defined.keys():
         stale: list[str] = []
@@ -255,21 +275,34 @@ def update(
     # may be decoded lazily, rather than iterating it).
     history = after.behaviour.events
     present = {name for name in index.window_names if name in history} if history else _NO_SEGMENTS
+    family_of = index.families
+    # Results of the families judged so far in this pass (a family judges all its members at once;
+    # family members read no other segment, so the context they saw is still theirs).
+    judged: Judged = {}
     for segment_id in to_evaluate:
         segment = defined[segment_id]
-        rule = segment.rule
-        if context_is_stale and rule.inputs.segments:
-            # A segment evaluated earlier in this pass changed: in_segment must see it.
-            context_is_stale = False
-            context = current_context()
-        moment: int | None = None
-        if not rule.time_dependent:
-            member = rule.check(context)
-        elif segment_id in windows_only and rule.inputs.events.isdisjoint(present):
-            # No occurrence in any window, now or later without a new event: no time to wait for.
-            member = rule.check(context)
+        family = family_of.get(segment_id)
+        moment: int | None
+        if family is not None:
+            found = judged.get(segment_id)
+            if found is None:
+                judged.update(family.judge(context))
+                found = judged[segment_id]
+            member, moment = found
         else:
-            member, moment = evaluate_timed(rule, context)
+            rule = segment.rule
+            if context_is_stale and rule.inputs.segments:
+                # A segment evaluated earlier in this pass changed: in_segment must see it.
+                context_is_stale = False
+                context = current_context()
+            moment = None
+            if not rule.time_dependent:
+                member = rule.check(context)
+            elif segment_id in windows_only and rule.inputs.events.isdisjoint(present):
+                # No occurrence in any window, now or later without a new event: no time to wait for.
+                member = rule.check(context)
+            else:
+                member, moment = evaluate_timed(rule, context)
         if member != (segment_id in new_memberships):
             context_is_stale = True
             if member:

@@ -13,6 +13,7 @@ their own direct paths. Anything else walks the operand's future values.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -267,17 +268,20 @@ def _days_against(varying: Age | DaysSince, number: float, holds: Callable[[floa
         for value in steps:
             if value <= current or holds(value) == now:
                 continue
-            try:
-                if days:
-                    day = base.fromordinal(base.toordinal() + value)
-                else:
-                    day = birthday_in(base, base.year + value)
-                return now, midnight_ms(day, context.zone)
-            except (ValueError, OverflowError):
-                return now, None  # beyond the calendar (year 9999): never
+            return now, step_midnight_ms(base, value, days, context.zone)
         return now, None
 
     return days_against
+
+
+def step_midnight_ms(base: dt.date, value: int, days: bool, tz: dt.tzinfo) -> int | None:
+    """When ``days_since`` (``days``) or ``age`` of the date ``base`` becomes ``value``: the local
+    midnight starting that day (birthday), or None beyond the calendar (year 9999): never."""
+    try:
+        day = base.fromordinal(base.toordinal() + value) if days else birthday_in(base, base.year + value)
+        return midnight_ms(day, tz)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _birthday_flip(node: IsBirthday, context: EvaluationContext) -> int | None:
