@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Literal, NamedTuple
 
@@ -69,9 +70,21 @@ def inputs_changed_by(payload: Payload) -> ChangedInputs:
     if isinstance(payload, CustomerUpdate):
         if payload.campaign_id is not None:
             return ChangedInputs(campaigns=(payload.campaign_id,))
-        return ChangedInputs(attributes=(*payload.set, *payload.unset))
+        return _changed_attributes((*payload.set, *payload.unset))
     keys = behaviour_keys(payload)
-    return ChangedInputs(events=keys) if keys else NOTHING_CHANGED
+    return _changed_events(keys) if keys else NOTHING_CHANGED
+
+
+# A feed repeats the same few event names and attribute sets: one object each, whose hash the
+# index's cache of affected segments finds at once.
+@lru_cache(maxsize=1024)
+def _changed_attributes(names: tuple[str, ...]) -> ChangedInputs:
+    return ChangedInputs(attributes=names)
+
+
+@lru_cache(maxsize=1024)
+def _changed_events(keys: tuple[str, ...]) -> ChangedInputs:
+    return ChangedInputs(events=keys)
 
 
 class SegmentChange(NamedTuple):
@@ -120,6 +133,8 @@ class SegmentIndex:
     windows_only: frozenset[str] = frozenset()
     # The behaviour names those windows read.
     window_names: frozenset[str] = frozenset()
+    # Whether any rule reads memberships (in_segment).
+    reads_memberships: bool = False
     # Segment -> the family it is judged with (segments of one shape over one input).
     families: Mapping[str, Family] = field(default_factory=dict)
     # ``affected`` of the inputs an event changed, when no segment was due: most events of a
@@ -169,6 +184,7 @@ class SegmentIndex:
             window_names=frozenset(
                 name for segment_id in windows_only for name in rules[segment_id].inputs.events
             ),
+            reads_memberships=bool(readers),
             families=families(rules),
         )
 
@@ -239,7 +255,10 @@ def update(
     if before is None:
         to_evaluate: list[str] = list(index.order)
     else:
-        due = [segment_id for segment_id, at_ms in due_ms.items() if at_ms <= now_ms] if due_ms else []
+        if due_ms and min(due_ms.values()) <= now_ms:
+            due = [segment_id for segment_id, at_ms in due_ms.items() if at_ms <= now_ms]
+        else:
+            due = []
         if due or reevaluate:
             to_evaluate = index.affected(changed, [*due, *reevaluate])
         else:
@@ -257,13 +276,16 @@ def update(
         new_memberships.pop(segment_id, None)
         new_due.pop(segment_id, None)
 
+    # The memberships are in the context for in_segment rules only.
+    read_by_others = index.reads_memberships
+
     def current_context() -> EvaluationContext:
         return EvaluationContext.for_customer(
             after.attributes,
             now_ms,
             campaign_attributes=after.campaign_attributes,
             behaviour=after.behaviour,
-            segments=frozenset(new_memberships),
+            segments=frozenset(new_memberships) if read_by_others else _NO_SEGMENTS,
             default_timezone=default_timezone,
         )
 
@@ -272,9 +294,8 @@ def update(
     context_is_stale = False
     windows_only = index.windows_only
     # The names windows read that this customer has a history of (``in`` on the history, which
-    # may be decoded lazily, rather than iterating it).
-    history = after.behaviour.events
-    present = {name for name in index.window_names if name in history} if history else _NO_SEGMENTS
+    # may be decoded lazily, rather than iterating it), worked out when first needed.
+    present: set[str] | None = None
     family_of = index.families
     # Results of the families judged so far in this pass (a family judges all its members at once;
     # family members read no other segment, so the context they saw is still theirs).
@@ -298,7 +319,9 @@ def update(
             moment = None
             if not rule.time_dependent:
                 member = rule.check(context)
-            elif segment_id in windows_only and rule.inputs.events.isdisjoint(present):
+            elif segment_id in windows_only and rule.inputs.events.isdisjoint(
+                present if present is not None else (present := _present(index, after))
+            ):
                 # No occurrence in any window, now or later without a new event: no time to wait for.
                 member = rule.check(context)
             else:
@@ -321,6 +344,11 @@ def update(
         tuple(changes),
         len(to_evaluate),
     )
+
+
+def _present(index: SegmentIndex, state: CustomerState) -> set[str]:
+    history = state.behaviour.events
+    return {name for name in index.window_names if name in history}
 
 
 def _forget_undefined(
