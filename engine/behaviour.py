@@ -38,6 +38,7 @@ from typing import Any, TypeAlias
 
 from engine.errors import DecodeError
 from engine.events import BusinessEvent, Interaction, ReferralClick
+from engine.records import quick_init
 
 Scalar: TypeAlias = str | int | float | bool | None
 
@@ -61,6 +62,7 @@ _MONDAY_OFFSET_MS = 4 * DAY_MS
 _EMPTY_SUMS: Mapping[str, float] = MappingProxyType({})
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class Bucket:
     """Events of one name whose time is in ``[start_ms, start_ms + width_ms)``."""
@@ -75,6 +77,7 @@ class Bucket:
         return self.start_ms + self.width_ms
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class EventHistory:
     """Everything kept about one event name. ``buckets`` are sorted and do not overlap."""
@@ -93,6 +96,7 @@ class LastOccurrence:
     data: Mapping[str, Scalar]
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class BehaviourHistory:
     """The bounded behaviour history of one customer (empty by default)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, TypeAlias
 
+from engine.records import quick_init
 from engine.values import AttributeValue
 
 Channel: TypeAlias = Literal["email", "sms", "push"]
@@ -46,6 +47,7 @@ def _frozen(mapping: Mapping[str, object] | None) -> Mapping[str, object]:
     return MappingProxyType(dict(mapping)) if mapping else _EMPTY
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class CustomerUpdate:
     """Set and unset profile attributes; with ``campaign_id`` they are that campaign's data."""
@@ -61,6 +63,7 @@ class PushToken:
     token: str
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class ContactUpdate:
     """Change how the customer can be reached. ``None`` leaves a field as it is; "" clears it."""
@@ -81,6 +84,7 @@ class ConsentUpdate:
     category: str | None = None
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class Interaction:
     """Something the customer did with a message or a banner."""
@@ -94,6 +98,7 @@ class Interaction:
     data: Mapping[str, str] = field(default_factory=dict)
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class BusinessEvent:
     """A fact from a back-end system ("card_transaction", "loan_preapproved", ...)."""
@@ -110,6 +115,7 @@ class ReferralClick:
     visitor_id: str | None = None
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class DeliveryResult:
     delivery_id: str
@@ -120,6 +126,7 @@ class DeliveryResult:
     reason: str | None = None
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class Tick:
     """Appended by a timer when something registered in the state becomes due."""
@@ -163,6 +170,7 @@ PAYLOAD_TYPE_NAMES: Mapping[type, str] = MappingProxyType(
 )
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class Envelope:
     """One event about one customer, as appended to ``refract.events`` (keyed by customer id)."""

@@ -25,12 +25,14 @@ from engine.campaigns.runs import (
     sends_to_document,
 )
 from engine.errors import DecodeError
+from engine.records import quick_init
 from engine.values import AttributeValue
 
 # How many recent event and interaction ids a state remembers to drop duplicates posted twice.
 RECENT_IDS_KEPT = 64
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class Contacts:
     email: str | None = None
@@ -38,6 +40,7 @@ class Contacts:
     push_tokens: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class CustomerState:
     """Everything Refract knows about one customer right now.

@@ -14,7 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.records import quick_init
 
+
+@quick_init
 @dataclass(slots=True, frozen=True)
 class Decision:
     """``kind``: trigger, send, flow, funnel or inbound; ``outcome``: what happened; ``reason``: why."""

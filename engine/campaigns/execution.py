@@ -40,6 +40,7 @@ from engine.campaigns.templates import TemplateRenderError
 from engine.deliveries import Delivery, delivery_id
 from engine.events import BusinessEvent, Envelope, Interaction, ReferralClick, Tick
 from engine.feedback import MessageContext
+from engine.records import quick_init
 from engine.segments.calendar import zone
 from engine.segments.compiler import evaluate
 from engine.segments.context import EvaluationContext, customer_timezone
@@ -66,6 +67,7 @@ _STAGES_OF_INTERACTION: Mapping[str, tuple[str, ...]] = {
 }
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class FunnelMove:
     """A customer's run of a campaign reached a funnel stage (counted once per run and stage)."""
@@ -76,6 +78,7 @@ class FunnelMove:
     stage: str
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class Reaction:
     state: CustomerState

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.events import Channel
+from engine.records import quick_init
 
 FUNNEL_STAGES = ("entered", "reached", "engaged", "lead", "converted", "dismissed")
 """entered: the run started (control group included); reached: a message was sent or a banner
@@ -24,6 +25,7 @@ SENDS_KEPT_MS = 90 * 86_400_000
 SENDS_KEPT = 200
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class SendRecord:
     at_ms: int
@@ -31,6 +33,7 @@ class SendRecord:
     campaign_id: str
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class CampaignRun:
     """The latest run of one campaign for one customer (finished runs stay, for re-entry and funnels).

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from engine.behaviour import EMPTY_HISTORY, BehaviourHistory
+from engine.records import quick_init
 from engine.segments.calendar import date_at, day_of, is_known_zone, zone
 from engine.values import AttributeValue
 
@@ -18,6 +19,7 @@ _NO_EVENT: Mapping[str, object] = MappingProxyType({})
 _NO_CAMPAIGNS: Mapping[str, Mapping[str, AttributeValue]] = MappingProxyType({})
 
 
+@quick_init
 @dataclass(slots=True, frozen=True)
 class EvaluationContext:
     """One customer at one moment. ``timezone`` is an IANA name (UTC when unknown).
