@@ -55,6 +55,9 @@ class CampaignRun:
     ended_ms: int | None = None
     trigger: Mapping[str, Any] = field(default_factory=dict)  # the trigger event's data
     steps_taken: int = 0
+    # The stored document this run was read from: written back as it is while the run does not
+    # change (a customer's state holds every campaign's latest run; an event changes one or none).
+    stored: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def active(self) -> bool:
@@ -87,7 +90,9 @@ class CampaignRun:
         return self.evolve(stages={**self.stages, stage: at_ms})
 
 
-def run_to_document(run: CampaignRun) -> dict[str, Any]:
+def run_to_document(run: CampaignRun) -> Mapping[str, Any]:
+    if run.stored is not None:
+        return run.stored
     doc: dict[str, Any] = {"id": run.run_id, "v": run.version, "at": run.started_ms}
     if run.step is not None:
         doc["step"] = run.step
@@ -124,6 +129,7 @@ def run_from_document(doc: Mapping[str, Any]) -> CampaignRun:
         ended_ms=doc.get("end"),
         trigger=doc.get("trg") or {},
         steps_taken=doc.get("n", 0),
+        stored=doc,
     )
 
 
