@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TypeAlias
 
 from engine.segments.calendar import age_on
@@ -27,7 +28,7 @@ from engine.segments.nodes import Age, Compare, Count, DaysSince, Literal, Sum
 from engine.segments.operands import window_ms
 from engine.segments.timing import evaluate_timed, step_midnight_ms
 
-Judged: TypeAlias = dict[str, tuple[bool, "int | None"]]
+Judged: TypeAlias = Mapping[str, tuple[bool, "int | None"]]
 """segment id -> (member, next change by time alone, as ``evaluate_timed`` gives it)."""
 
 # A comparison ``value <op> number`` with the varying value on the left, as a code.
@@ -65,11 +66,13 @@ class WindowFamily:
     field: str | None
     members: tuple[_WindowMember, ...]
     widest_ms: int
+    # The answers for a customer with no occurrence of the name (the same for every such one).
+    absent: Judged
 
     def judge(self, context: EvaluationContext) -> Judged:
         entry = context.behaviour.events.get(self.key)
         if entry is None:
-            return {m.segment_id: (m.empty_holds, None) for m in self.members}
+            return self.absent
         now_ms = context.now_ms
         oldest = now_ms - self.widest_ms
         field_name = self.field
@@ -83,7 +86,7 @@ class WindowFamily:
             if value < 0:  # a sum can then rise as time passes: the general walk, rule by rule
                 return {m.segment_id: evaluate_timed(m.rule, context) for m in self.members}
             walk.append((last, value))
-        judged: Judged = {}
+        judged: dict[str, tuple[bool, int | None]] = {}
         for member in self.members:
             within, code, number = member.within_ms, member.code, member.number
             boundary = now_ms - within
@@ -124,16 +127,18 @@ class DaysFamily:
     attribute: str
     days: bool  # days_since; else age in whole years
     members: tuple[_DaysMember, ...]
+    # The answers for a customer without the date: every comparison false, and it stays so.
+    absent: Judged
 
     def judge(self, context: EvaluationContext) -> Judged:
         base = context.day_of_attribute(self.attribute)
-        if base is None:  # no value: every comparison is false, and stays so
-            return {m.segment_id: (False, None) for m in self.members}
+        if base is None:
+            return self.absent
         today = context.today
         days = self.days
         current = (today - base).days if days else age_on(base, today)
         now_ms = context.now_ms
-        judged: Judged = {}
+        judged: dict[str, tuple[bool, int | None]] = {}
         for member in self.members:
             code, number = member.code, member.number
             holds = _holds(code, current, number)
@@ -178,10 +183,12 @@ def families(rules: Mapping[str, Rule]) -> dict[str, Family]:
     for (key, field_name), window_members in windows.items():
         if len(window_members) > 1:
             widest = max(m.within_ms for m in window_members)
-            _join(found, WindowFamily(key, field_name, tuple(window_members), widest))
+            absent = MappingProxyType({m.segment_id: (m.empty_holds, None) for m in window_members})
+            _join(found, WindowFamily(key, field_name, tuple(window_members), widest, absent))
     for (attribute, days), day_members in dates.items():
         if len(day_members) > 1:
-            _join(found, DaysFamily(attribute, days, tuple(day_members)))
+            nothing = MappingProxyType({m.segment_id: (False, None) for m in day_members})
+            _join(found, DaysFamily(attribute, days, tuple(day_members), nothing))
     return found
 
 

@@ -29,7 +29,7 @@ from engine.events import CustomerUpdate, Payload
 from engine.segments.compiler import Rule, evaluate
 from engine.segments.context import EvaluationContext
 from engine.segments.cycles import evaluation_order
-from engine.segments.families import Family, Judged, families
+from engine.segments.families import Family, families
 from engine.segments.nodes import Age, DaysSince, IsBirthday, operands
 from engine.segments.timing import evaluate_timed
 from engine.state import CustomerState
@@ -299,7 +299,7 @@ def update(
     family_of = index.families
     # Results of the families judged so far in this pass (a family judges all its members at once;
     # family members read no other segment, so the context they saw is still theirs).
-    judged: Judged = {}
+    judged: dict[str, tuple[bool, int | None]] = {}
     for segment_id in to_evaluate:
         segment = defined[segment_id]
         family = family_of.get(segment_id)
