@@ -110,7 +110,6 @@ class DecisionsApi:
             state, customer, placements, self.worker.definitions.catalog, now_ms, cause_id=decision_key
         )
         answer: dict[str, Any] = {}
-        withheld: list[Envelope] = []
         for placement in placements:
             result = decided.answers[placement.placement_id]
             answer[placement.placement_id] = {
@@ -132,19 +131,19 @@ class DecisionsApi:
                     for item in result.items
                 ],
             }
-            for campaign_id in result.control:
-                withheld.append(
-                    self.api.envelopes.envelope(
-                        customer,
-                        Interaction(
-                            kind="impression",
-                            interaction_id=f"control:{decision_key}:{campaign_id}",
-                            campaign_id=campaign_id,
-                            placement_id=placement.placement_id,
-                            data={"control": "1"},
-                        ),
-                    )
-                )
+        withheld = [
+            self.api.envelopes.envelope(
+                customer,
+                Interaction(
+                    kind="impression",
+                    interaction_id=f"control:{decision_key}:{campaign_id}",
+                    campaign_id=campaign_id,
+                    placement_id=placement_id,
+                    data={"control": "1"},
+                ),
+            )
+            for placement_id, campaign_id in decided.enters_control
+        ]
         self._record(customer, decided.decisions, withheld)
         body = {"decision_id": f"dec_{decision_key}", "customer_id": customer, "placements": answer}
         return web.Response(body=orjson.dumps(body), content_type="application/json")

@@ -27,6 +27,8 @@ def in_control_group(customer_id: str, campaign: Campaign) -> bool:
 
 def variant_for(customer_id: str, campaign: Campaign) -> Variant | None:
     """The A/B variant a customer sees, by weight, stable across versions with the same variants."""
+    if not campaign.variants:
+        return None
     variants = [v for v in campaign.variants if v.weight > 0]
     if not variants:
         return None

@@ -52,6 +52,10 @@ class PlacementAnswer:
 class InboundDecision:
     answers: Mapping[str, PlacementAnswer]
     decisions: tuple[Decision, ...]
+    # (placement, campaign) for each campaign withheld from a control customer whose state has no
+    # run of it yet: the withheld impression to record, which enters them in the control arm. Once
+    # entered, another would change nothing a funnel counts, so it is not recorded again.
+    enters_control: tuple[tuple[str, str], ...] = ()
 
 
 def _refusal(campaign: Campaign, state: CustomerState | None, now_ms: int) -> str | None:
@@ -118,6 +122,8 @@ def decide_inbound(
     variables: dict[str, Any] | None = None
     shown: list[str] = []
     withheld: list[str] = []
+    enters_control: dict[str, str] = {}  # campaign -> the first placement that withheld it
+    runs = state.campaigns if state is not None else {}
     for placement in placements:
         items: list[ShownItem] = []
         control: list[str] = []
@@ -129,6 +135,8 @@ def decide_inbound(
             if in_control_group(customer_id, campaign):
                 control.append(campaign.campaign_id)
                 withheld.append(f"{placement.placement_id}:{campaign.campaign_id}")
+                if campaign.campaign_id not in runs:
+                    enters_control.setdefault(campaign.campaign_id, placement.placement_id)
                 if placement.kind != "multiple":
                     break  # the default shows in the campaign's place
                 continue
@@ -163,4 +171,4 @@ def decide_inbound(
         if withheld:
             details["control"] = ",".join(withheld)
         record(None, "shown" if shown else "control", "shown" if shown else "control_group", **details)
-    return InboundDecision(answers, tuple(decisions))
+    return InboundDecision(answers, tuple(decisions), tuple((p, c) for c, p in enters_control.items()))

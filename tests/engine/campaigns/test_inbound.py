@@ -96,3 +96,19 @@ def test_a_withheld_impression_puts_a_control_customer_in_the_control_arm_only()
     customer = Customer(control).setup(cat)
     customer.feed(Interaction("impression", "imp-1", campaign_id="promo", data={"control": "1"}), cat, T0)
     assert [(m.arm, m.stage) for m in customer.funnel] == [("control", "entered")]
+
+
+def test_a_control_customer_is_entered_once_per_campaign_not_at_every_page_view():
+    campaign = banner("promo", control_group=50)
+    cat = catalog(campaign)
+    control = next(f"c-{n}" for n in range(100) if in_control_group(f"c-{n}", campaign))
+    customer = Customer(control).setup(cat)
+    # Withheld in both placements of one page: one impression to record, from the first.
+    first = decide_inbound(customer.state, control, [HERO, CAROUSEL], cat, T0, cause_id="d1")
+    assert first.answers["offers"].control == ("promo",)
+    assert first.enters_control == (("home-hero", "promo"),)
+    customer.feed(Interaction("impression", "imp-1", campaign_id="promo", data={"control": "1"}), cat, T0)
+    # Entered: the next page view still withholds the campaign, and says so in its audit record.
+    again = decide_inbound(customer.state, control, [HERO], cat, T0 + 1, cause_id="d2")
+    assert again.answers["home-hero"].control == ("promo",) and again.enters_control == ()
+    assert again.decisions[0].details["control"] == "home-hero:promo"
