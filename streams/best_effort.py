@@ -3,9 +3,16 @@
 Each ``produce`` into an empty librdkafka queue wakes the producer's broker thread: ~15 µs, and on
 a busy machine a context switch away from the event loop. A page view asks for decisions a few
 hundred times a second, each with one audit record: queueing them for ``within_s`` and producing
-them together wakes the producer once per batch instead of once per request. Nothing waits for
-these records' acknowledgement; a crash may lose the last ``within_s`` of them (as it could lose
-the records still in the producer's queue).
+them together wakes the producer once per batch instead of once per request.
+
+The batch also sets how often the worker reads its own writes: a control customer's withheld
+impression goes to ``refract.events``, and every produce batch there answers the consumer's
+pending fetch with a few records (~1 ms of the consumer thread's CPU per fetch). 50 ms rather
+than 10 ms took that thread from 115 to 40 µs per decision at 1,000 requests/s, and the whole
+worker from 751 to 562 µs.
+
+Nothing waits for these records' acknowledgement; a crash may lose the last ``within_s`` of them
+(as it could lose the records still in the producer's queue).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 from streams.producer import OutRecord
 
-GATHER_WITHIN_S = 0.01
+GATHER_WITHIN_S = 0.05
 
 
 class BestEffortSender:
