@@ -37,7 +37,7 @@ from schemas.codec import encode_envelope
 from streams.topic_admin import ensure_topics
 
 PLACEMENTS = ("home-hero", "offers", "welcome-popup", "sidebar", "app-home")
-RATES = (250, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000)
+RATES = (250, 500, 750, 1000, 1500, 2000, 2500, 3000, 4000, 6000, 8000)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
