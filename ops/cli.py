@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from engine.errors import RefractError
 from engine.settings import SCOPES, Settings
+from ops.arguments import COUNT, PORT, POSITIVE
 from ops.config import load_settings
 
 
@@ -429,11 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser(
         "up", help="run everything: the local Kafka (unless configured) and a worker with the API"
     )
-    up.add_argument("--web-port", type=int, help="API port (default 8080)")
+    up.add_argument("--web-port", type=PORT, help="API port (default 8080)")
     up.set_defaults(func=cmd_up)
 
     worker = sub.add_parser("worker", help="run one more worker that joins the same group")
-    worker.add_argument("--web-port", type=int, help="API port of this worker")
+    worker.add_argument("--web-port", type=PORT, help="API port of this worker")
     worker.add_argument("--name", help="worker name (its data folder); default worker-<port>")
     worker.set_defaults(func=cmd_worker)
 
@@ -457,8 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--origin", action="append", help="a browser origin a public key may be used from (repeatable)"
     )
-    create.add_argument("--rate-per-s", type=float, help="this key's rate limit (default: rate_limit_per_s)")
-    create.add_argument("--burst", type=int, help="this key's burst (default: rate_limit_burst)")
+    create.add_argument(
+        "--rate-per-s", type=POSITIVE, help="this key's rate limit (default: rate_limit_per_s)"
+    )
+    create.add_argument("--burst", type=COUNT, help="this key's burst (default: rate_limit_burst)")
     create.set_defaults(func=cmd_keys)
 
     imports = sub.add_parser("import", help="import a CSV file with a sync (see docs/imports.md)")
@@ -472,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imports.add_argument(
         "--processes",
-        type=int,
+        type=COUNT,
         default=1,
         help="processes converting the rows of a large file (default 1; worth it with spare CPUs)",
     )

@@ -29,6 +29,7 @@ from confluent_kafka import Consumer, Producer
 from api.auth import mint_key
 from engine.events import BusinessEvent, ContactUpdate, CustomerUpdate, Envelope, Interaction, Payload
 from engine.topics import TopicNames
+from ops.arguments import COUNT, NON_NEGATIVE
 from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions, _refract_timed
 from ops.bench.worker_process import bench_namespace, spawn_worker, stop_processes, worker_env
 from ops.bench.workload import ending_now
@@ -44,14 +45,16 @@ CITIES = ("Montevideo", "Salto", "Rivera", "Maldonado", "Buenos Aires", "Rosario
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--events", type=int, default=300_000, help="events to fold (default 300,000)")
-    parser.add_argument("--customers", type=int, default=100_000, help="distinct customers (default 100,000)")
-    parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--rate", type=int, default=1000, help="business events/s for the latency run")
-    parser.add_argument("--latency-seconds", type=int, default=30, help="how long the latency run lasts")
+    parser.add_argument("--events", type=COUNT, default=300_000, help="events to fold (default 300,000)")
+    parser.add_argument(
+        "--customers", type=COUNT, default=100_000, help="distinct customers (default 100,000)"
+    )
+    parser.add_argument("--partitions", type=COUNT, default=4)
+    parser.add_argument("--rate", type=COUNT, default=1000, help="business events/s for the latency run")
+    parser.add_argument("--latency-seconds", type=COUNT, default=30, help="how long the latency run lasts")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
-    parser.add_argument("--standby-replicas", type=int, default=0)
+    parser.add_argument("--standby-replicas", type=NON_NEGATIVE, default=0)
 
 
 # --- definitions -------------------------------------------------------------------------------

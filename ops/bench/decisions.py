@@ -28,6 +28,7 @@ from typing import Any, TextIO
 from api.auth import mint_key
 from engine.events import CustomerUpdate, Envelope
 from engine.topics import TopicNames
+from ops.arguments import COUNT, POSITIVE
 from ops.bench.campaigns import _save_records
 from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions, cpu_seconds
 from ops.bench.worker_process import bench_namespace, spawn_worker, stop_processes, worker_env
@@ -41,9 +42,9 @@ RATES = (250, 500, 750, 1000, 1500, 2000, 2500, 3000, 4000, 6000, 8000)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--customers", type=int, default=100_000, help="customers (default 100,000)")
-    parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per rate step (default 10)")
+    parser.add_argument("--customers", type=COUNT, default=100_000, help="customers (default 100,000)")
+    parser.add_argument("--partitions", type=COUNT, default=4)
+    parser.add_argument("--seconds", type=POSITIVE, default=10.0, help="seconds per rate step (default 10)")
 
 
 def definitions() -> list[tuple[str, str, dict[str, Any]]]:

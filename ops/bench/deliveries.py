@@ -30,6 +30,7 @@ from connectors.channels import Provider, build_providers
 from engine.deliveries import Delivery
 from engine.events import Channel
 from engine.topics import TopicNames
+from ops.arguments import COUNT
 from ops.bench.worker_process import bench_namespace, scrape, spawn_worker, worker_env
 from ops.channel_config import load_channel_settings
 from ops.config import load_settings
@@ -43,8 +44,8 @@ CHANNELS: tuple[Channel, ...] = ("email", "sms")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--count", type=int, default=50_000, help="deliveries per channel (default 50,000)")
-    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--count", type=COUNT, default=50_000, help="deliveries per channel (default 50,000)")
+    parser.add_argument("--partitions", type=COUNT, default=4)
 
 
 def _free_port() -> int:

@@ -32,6 +32,7 @@ from connectors.csv.native import CsvRecords, row_encoder
 from connectors.csv.plan import RowPlan
 from engine.settings import Settings
 from engine.topics import TopicNames
+from ops.arguments import COUNT
 from ops.bench.worker_process import bench_namespace
 from ops.config import load_settings
 from ops.gc_tuning import throughput_collection
@@ -74,14 +75,14 @@ _SEGMENTS = ("young", "urban", "gold", "web", "branch", "saver")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the file (default 1,000,000)")
-    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--rows", type=COUNT, default=1_000_000, help="rows of the file (default 1,000,000)")
+    parser.add_argument("--partitions", type=COUNT, default=4)
     parser.add_argument(
-        "--processes", type=int, default=1, help="processes converting rows (refract import --processes)"
+        "--processes", type=COUNT, default=1, help="processes converting rows (refract import --processes)"
     )
     parser.add_argument(
         "--rounds",
-        type=int,
+        type=COUNT,
         default=3,
         help="imports and ceiling runs, back to back, of which the median ratio is reported (default 3)",
     )

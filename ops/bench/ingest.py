@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, Producer
 
 from api.auth import mint_key
 from engine.topics import TopicNames
+from ops.arguments import COUNT, NON_NEGATIVE
 from ops.bench.worker_process import bench_namespace, metric_total, spawn_worker, stop_processes, worker_env
 from ops.bench.workload import envelopes
 from ops.config import load_settings
@@ -35,13 +36,18 @@ from streams.topic_admin import ensure_topics
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--events", type=int, default=200_000, help="events to produce (default 200,000)")
-    parser.add_argument("--customers", type=int, default=100_000, help="distinct customers (default 100,000)")
-    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--events", type=COUNT, default=200_000, help="events to produce (default 200,000)")
+    parser.add_argument(
+        "--customers", type=COUNT, default=100_000, help="distinct customers (default 100,000)"
+    )
+    parser.add_argument("--partitions", type=COUNT, default=4)
     parser.add_argument("--skip-baseline", action="store_true", help="skip the slow faust Table baseline")
     parser.add_argument("--skip-two-workers", action="store_true")
     parser.add_argument(
-        "--standby-replicas", type=int, default=1, help="standby replicas of the workers' state (default 1)"
+        "--standby-replicas",
+        type=NON_NEGATIVE,
+        default=1,
+        help="standby replicas of the workers' state (default 1)",
     )
 
 

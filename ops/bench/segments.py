@@ -44,6 +44,7 @@ from engine.segments.membership import (
 )
 from engine.state import CustomerState, evolve, from_document, to_document
 from engine.topics import TopicNames
+from ops.arguments import COUNT, NON_NEGATIVE, NON_NEGATIVE_SECONDS
 from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions, cpu_seconds
 from ops.bench.worker_process import bench_namespace, metric_total, spawn_worker, stop_processes, worker_env
 from ops.bench.workload import CITIES, ending_now, envelopes
@@ -61,12 +62,19 @@ from streams.topic_admin import ensure_topics
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--events", type=int, default=500_000, help="events to fold (default 500,000)")
-    parser.add_argument("--customers", type=int, default=100_000, help="distinct customers (default 100,000)")
-    parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--rate", type=int, default=2000, help="events/s of the latency run (default 2,000)")
+    parser.add_argument("--events", type=COUNT, default=500_000, help="events to fold (default 500,000)")
     parser.add_argument(
-        "--latency-seconds", type=float, default=15.0, help="length of the latency run (0: no latency run)"
+        "--customers", type=COUNT, default=100_000, help="distinct customers (default 100,000)"
+    )
+    parser.add_argument("--partitions", type=COUNT, default=4)
+    parser.add_argument(
+        "--rate", type=COUNT, default=2000, help="events/s of the latency run (default 2,000)"
+    )
+    parser.add_argument(
+        "--latency-seconds",
+        type=NON_NEGATIVE_SECONDS,
+        default=15.0,
+        help="length of the latency run (0: no latency run)",
     )
     parser.add_argument(
         "--skip-throughput",
@@ -75,7 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " (the backfill needs stored customers) and go on to the latency run and the backfill",
     )
     parser.add_argument(
-        "--backfills", type=int, default=1, help="new segments to save one after the other (default 1)"
+        "--backfills",
+        type=NON_NEGATIVE,
+        default=1,
+        help="new segments to save one after the other (default 1)",
     )
 
 
