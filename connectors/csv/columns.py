@@ -48,8 +48,20 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 _STRING = StringType()
 _OPTIONS = (
-    "column", "attribute", "type", "format", "timezone", "separator", "decimal_separator",
-    "true_values", "false_values", "required", "default", "transforms", "expression", "store",
+    "column",
+    "attribute",
+    "type",
+    "format",
+    "timezone",
+    "separator",
+    "decimal_separator",
+    "true_values",
+    "false_values",
+    "required",
+    "default",
+    "transforms",
+    "expression",
+    "store",
 )
 
 
@@ -102,9 +114,7 @@ def parse_columns(section: Options, kind: str) -> tuple[Column, ...]:
         if not _is_calculated(item):
             parsed[path] = _file_column(Options(item, path, _OPTIONS))
     file_types = {column.attribute: column.type.name for column in parsed.values()}
-    calculated = {
-        str(item.get("attribute")) for item, _ in items if _is_calculated(item)
-    }
+    calculated = {str(item.get("attribute")) for item, _ in items if _is_calculated(item)}
     for item, path in items:
         if _is_calculated(item):
             section = Options(item, path, _OPTIONS)
@@ -142,15 +152,11 @@ def _file_column(column: Options) -> Column:
     return result
 
 
-def _calculated_column(
-    column: Options, file_types: Mapping[str, str], calculated: set[str]
-) -> Column:
+def _calculated_column(column: Options, file_types: Mapping[str, str], calculated: set[str]) -> Column:
     if column.has("column"):
         raise MappingError(column.path, "give either column (read from the file) or expression")
     if column.raw("transforms"):
-        raise MappingError(
-            column.at("transforms"), "transforms apply to file columns, not to an expression"
-        )
+        raise MappingError(column.at("transforms"), "transforms apply to file columns, not to an expression")
     attribute = _attribute(column, None)
     try:
         expression = parse_expression(column.text("expression"))
@@ -196,9 +202,7 @@ def _attribute(column: Options, name: str | None) -> str:
 def _value_type(column: Options, type_name: str) -> ValueType:
     for option, types in _TYPE_OPTIONS.items():
         if column.has(option) and type_name not in types:
-            raise MappingError(
-                column.at(option), f"only {' and '.join(types)} columns take a {option}"
-            )
+            raise MappingError(column.at(option), f"only {' and '.join(types)} columns take a {option}")
     if type_name == "string":
         return StringType()
     if type_name == "integer":
@@ -213,9 +217,7 @@ def _value_type(column: Options, type_name: str) -> ValueType:
         false_values = _boolean_texts(column, "false_values", DEFAULT_FALSE_VALUES)
         both = {t.lower() for t in true_values} & {f.lower() for f in false_values}
         if both:
-            raise MappingError(
-                column.at("false_values"), f"{quoted(sorted(both))} cannot be true and false"
-            )
+            raise MappingError(column.at("false_values"), f"{quoted(sorted(both))} cannot be true and false")
         return BooleanType(true_values=true_values, false_values=false_values)
     if type_name == "date":
         date_format = column.text("format", ISO_DATE)
@@ -320,15 +322,12 @@ def _check_for_kind(column: Column, kind: str, path: str) -> None:
         if column.attribute not in CONTACT_FIELDS:
             raise MappingError(
                 f"{path}.attribute",
-                f"'{column.attribute}' is not a contact field; use one of"
-                f" {', '.join(CONTACT_FIELDS)}",
+                f"'{column.attribute}' is not a contact field; use one of {', '.join(CONTACT_FIELDS)}",
             )
         if not isinstance(column.type, StringType):
             raise MappingError(f"{path}.type", "contact columns are strings")
     elif kind == "products" and not isinstance(column.type, StringType | ListType):
-        raise MappingError(
-            f"{path}.type", "product columns fold into lists of texts; use string or list"
-        )
+        raise MappingError(f"{path}.type", "product columns fold into lists of texts; use string or list")
 
 
 def column_body(column: Column) -> dict[str, Any]:

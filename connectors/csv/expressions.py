@@ -157,8 +157,10 @@ def _tokenize(source: str) -> list[_Token]:
             index = end + 1
         elif char.isascii() and (char.isalpha() or char == "_"):
             start = index
-            while index < length and source[index].isascii() and (
-                source[index].isalnum() or source[index] == "_"
+            while (
+                index < length
+                and source[index].isascii()
+                and (source[index].isalnum() or source[index] == "_")
             ):
                 index += 1
             tokens.append(_Token("name", source[start:index], start))
@@ -174,9 +176,9 @@ def _tokenize(source: str) -> list[_Token]:
 class _Parser:
     """Recursive descent over the grammar::
 
-        expression := term (("+" | "-") term)*
-        term       := unary (("*" | "/") unary)*
-        unary      := "-" unary | number | string | name | "(" expression ")"
+    expression := term (("+" | "-") term)*
+    term       := unary (("*" | "/") unary)*
+    unary      := "-" unary | number | string | name | "(" expression ")"
     """
 
     def __init__(self, tokens: list[_Token]) -> None:
@@ -274,12 +276,9 @@ def _infer(node: Node, types: Mapping[str, str]) -> str:
     if left not in NUMERIC or right not in NUMERIC:
         if node.operator == "+":
             raise ExpressionError(
-                f"cannot add {_a(left)} and {_a(right)}; '+' joins two strings or adds two"
-                " numbers"
+                f"cannot add {_a(left)} and {_a(right)}; '+' joins two strings or adds two numbers"
             )
-        raise ExpressionError(
-            f"'{node.operator}' needs two numbers, not {_a(left)} and {_a(right)}"
-        )
+        raise ExpressionError(f"'{node.operator}' needs two numbers, not {_a(left)} and {_a(right)}")
     if node.operator == "/" or "decimal" in (left, right):
         return "decimal"
     return "integer"

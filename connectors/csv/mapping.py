@@ -24,13 +24,23 @@ from connectors.csv.options import Options, check_zone, quoted, text_option
 from engine.events import CHANNELS
 
 __all__ = [
-    "BasicAuth", "BearerAuth", "Column", "FolderSource", "Key", "Schedule", "Scope", "Source",
-    "Sync", "UrlSource", "from_body", "load_sync", "parse_sync", "to_body",
+    "BasicAuth",
+    "BearerAuth",
+    "Column",
+    "FolderSource",
+    "Key",
+    "Schedule",
+    "Scope",
+    "Source",
+    "Sync",
+    "UrlSource",
+    "from_body",
+    "load_sync",
+    "parse_sync",
+    "to_body",
 ]
 
-Kind: TypeAlias = Literal[
-    "attributes", "contacts", "products", "campaign_data", "unsubscribes", "removals"
-]
+Kind: TypeAlias = Literal["attributes", "contacts", "products", "campaign_data", "unsubscribes", "removals"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 Encoding: TypeAlias = Literal["utf-8", "utf-8-sig", "latin-1"]
 ENCODINGS: tuple[Encoding, ...] = get_args(Encoding)
@@ -41,13 +51,30 @@ CUSTOMER_ID = "customer_id"
 _SYNC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ENCODING_ALIASES: Mapping[str, Encoding] = {
-    "utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8-sig", "utf8-sig": "utf-8-sig",
-    "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1",
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "utf-8-sig": "utf-8-sig",
+    "utf8-sig": "utf-8-sig",
+    "latin-1": "latin-1",
+    "latin1": "latin-1",
+    "iso-8859-1": "latin-1",
 }
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 _OPTIONS = (
-    "id", "kind", "key", "columns", "delimiter", "encoding", "header", "empty_cells",
-    "campaign", "scope", "reason", "schedule", "source", "full_snapshot",
+    "id",
+    "kind",
+    "key",
+    "columns",
+    "delimiter",
+    "encoding",
+    "header",
+    "empty_cells",
+    "campaign",
+    "scope",
+    "reason",
+    "schedule",
+    "source",
+    "full_snapshot",
 )
 
 
@@ -216,9 +243,7 @@ def parse_sync(data: object) -> Sync:
     if sync.header is not None:
         missing = [name for name in sync.file_columns if name not in sync.header]
         if missing:
-            raise MappingError(
-                "header", f"the sync reads {quoted(missing)}, which the header list lacks"
-            )
+            raise MappingError("header", f"the sync reads {quoted(missing)}, which the header list lacks")
     return sync
 
 
@@ -254,9 +279,7 @@ def to_body(sync: Sync) -> dict[str, Any]:
         source: dict[str, Any] = {"url": sync.source.url}
         auth = sync.source.auth
         if isinstance(auth, BasicAuth):
-            source["auth"] = {
-                "type": "basic", "username": auth.username, "password_env": auth.password_env
-            }
+            source["auth"] = {"type": "basic", "username": auth.username, "password_env": auth.password_env}
         elif isinstance(auth, BearerAuth):
             source["auth"] = {"type": "bearer", "token_env": auth.token_env}
         body["source"] = source
@@ -264,6 +287,7 @@ def to_body(sync: Sync) -> dict[str, Any]:
 
 
 # --- sections --------------------------------------------------------------------------------
+
 
 def _only_for(section: Options, kind: Kind, key: str, owner: Kind, required: bool) -> str | None:
     if kind != owner:
@@ -293,7 +317,7 @@ def _delimiter(section: Options) -> str:
     delimiter = section.raw("delimiter")
     if delimiter is None:
         return ","
-    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
         raise MappingError(
             "delimiter", f"{delimiter!r} is not a delimiter; use one character such as , ; | or \\t"
         )
@@ -317,9 +341,7 @@ def _header(section: Options) -> tuple[str, ...] | None:
     if raw is None or raw is True:
         return None
     if raw is False:
-        raise MappingError(
-            "header", "a file without a header needs its column names: header: [name, ...]"
-        )
+        raise MappingError("header", "a file without a header needs its column names: header: [name, ...]")
     if not isinstance(raw, list) or not raw:
         raise MappingError("header", "expected true or a list of column names")
     names = tuple(text_option(name, f"header[{index}]") for index, name in enumerate(raw))
@@ -343,9 +365,7 @@ def _scope(section: Options, kind: Kind) -> Scope | None:
             "scope", "is required: type all, campaign, category or channel (with value or column)"
         )
     scope = Options(raw, "scope", ("type", "value", "column"))
-    scope_type = cast(
-        ScopeType, scope.choice("type", ("all", "campaign", "category", "channel"))
-    )
+    scope_type = cast(ScopeType, scope.choice("type", ("all", "campaign", "category", "channel")))
     value = scope.text("value", None)
     column = scope.text("column", None)
     if scope_type == "all":
@@ -354,9 +374,7 @@ def _scope(section: Options, kind: Kind) -> Scope | None:
     elif (value is None) == (column is None):
         raise MappingError("scope", f"give either value (one {scope_type}) or column (per row)")
     if scope_type == "channel" and value is not None and value not in CHANNELS:
-        raise MappingError(
-            "scope.value", f"'{value}' is not a channel; use one of {', '.join(CHANNELS)}"
-        )
+        raise MappingError("scope.value", f"'{value}' is not a channel; use one of {', '.join(CHANNELS)}")
     return Scope(type=scope_type, value=value, column=column)
 
 
@@ -387,9 +405,7 @@ def _source(section: Options) -> Source | None:
     if source.has("folder") == source.has("url"):
         raise MappingError("source", "give either folder (a local path) or url")
     if source.has("folder"):
-        result: Source = FolderSource(
-            path=source.text("folder"), pattern=source.text("pattern", "*.csv")
-        )
+        result: Source = FolderSource(path=source.text("folder"), pattern=source.text("pattern", "*.csv"))
         return result
     url = source.text("url")
     parts = urlsplit(url)
@@ -410,9 +426,7 @@ def _auth(source: Options) -> BasicAuth | BearerAuth | None:
     if raw is None:
         return None
     # password and token are known so that an inline secret gets its own, precise refusal.
-    auth = Options(
-        raw, "source.auth", ("type", "username", "password_env", "token_env", "password", "token")
-    )
+    auth = Options(raw, "source.auth", ("type", "username", "password_env", "token_env", "password", "token"))
     for secret in ("password", "token"):
         if auth.has(secret):
             raise MappingError(
@@ -423,9 +437,7 @@ def _auth(source: Options) -> BasicAuth | BearerAuth | None:
     auth_type = auth.choice("type", ("basic", "bearer"))
     result: BasicAuth | BearerAuth
     if auth_type == "basic":
-        result = BasicAuth(
-            username=auth.text("username"), password_env=_env_name(auth, "password_env")
-        )
+        result = BasicAuth(username=auth.text("username"), password_env=_env_name(auth, "password_env"))
     else:
         result = BearerAuth(token_env=_env_name(auth, "token_env"))
     return result

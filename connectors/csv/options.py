@@ -61,9 +61,7 @@ class Options:
     def choice(self, key: str, choices: Sequence[str], default: Any = _MISSING) -> Any:
         value = self.text(key, default)
         if value not in choices:
-            raise MappingError(
-                self.at(key), f"'{value}' is not a {key}; use one of {', '.join(choices)}"
-            )
+            raise MappingError(self.at(key), f"'{value}' is not a {key}; use one of {', '.join(choices)}")
         return value
 
 

@@ -74,9 +74,7 @@ class RowPlan:
         self._plain_readers = self._readers[: len(plain)]
         self._plain_cells = _cells_getter([positions[name] for name in self._names[: len(plain)]])
         self._converted_readers = self._readers[len(plain) :]
-        self._converted_cells = _cells_getter(
-            [positions[name] for name in self._names[len(plain) :]]
-        )
+        self._converted_cells = _cells_getter([positions[name] for name in self._names[len(plain) :]])
         order = [*file_columns, *calculated]
         slots = {column.attribute: index for index, column in enumerate(order)}
         self._calculated = [
@@ -121,9 +119,7 @@ class RowPlan:
             return self.errors(line, record)
         try:
             plain = self._plain_cells(record)
-            values: Values = (
-                list(map(call, self._plain_readers, plain)) if "" in plain else list(plain)
-            )
+            values: Values = list(map(call, self._plain_readers, plain)) if "" in plain else list(plain)
             values.extend(map(call, self._converted_readers, self._converted_cells(record)))
             for evaluate, _, default, required in self._calculated:
                 value = evaluate(values)
@@ -164,9 +160,7 @@ class RowPlan:
                     errors.append(RowError(line, attribute, None, exc.reason))
                     value = None
                 if value is None and default is None and required:
-                    errors.append(
-                        RowError(line, attribute, None, "calculated from empty cells; required")
-                    )
+                    errors.append(RowError(line, attribute, None, "calculated from empty cells; required"))
                 values.append(value if value is not None else default)
         scope = self.sync.scope
         if self._scope_index is not None and scope is not None and scope.column is not None:

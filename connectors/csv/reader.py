@@ -54,9 +54,7 @@ class CsvReader:
         else:
             checker = ByteChecker(codec)
         self._source = _Source(stream, prefix, checker)
-        text = io.TextIOWrapper(
-            io.BufferedReader(self._source, CHUNK_BYTES), encoding=codec, newline=""
-        )
+        text = io.TextIOWrapper(io.BufferedReader(self._source, CHUNK_BYTES), encoding=codec, newline="")
         self._csv = csv.reader(text, delimiter=sync.delimiter)
         self._pending: tuple[int, list[str]] | None = None
         self.encoding = codec
@@ -269,9 +267,7 @@ class _ProductGroup:
             yield from self._errors
             bad = self._errors[0].line
             for line in self._lines:
-                yield RowError(
-                    line, None, None, f"not imported: line {bad} of the same customer is invalid"
-                )
+                yield RowError(line, None, None, f"not imported: line {bad} of the same customer is invalid")
             return
         values: Values = [None] * (1 + max((slot for slot, _ in self._plan.stored), default=0))
         for slot, attribute in self._plan.stored:

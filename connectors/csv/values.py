@@ -221,8 +221,14 @@ _NUMERIC_DIRECTIVES = {
     "f": r"(\d{1,6})",
 }
 _FIELDS: dict[str, str] = {
-    "Y": "year", "y": "year", "m": "month", "d": "day",
-    "H": "hour", "M": "minute", "S": "second", "f": "microsecond",
+    "Y": "year",
+    "y": "year",
+    "m": "month",
+    "d": "day",
+    "H": "hour",
+    "M": "minute",
+    "S": "second",
+    "f": "microsecond",
 }
 
 

@@ -64,8 +64,18 @@ from engine.segments.nodes import (
 from engine.segments.parser import MAX_DEPTH, parse_date, parse_timestamp
 
 OPERAND_KEYS = (
-    "attr", "value", "age", "days_since", "count", "sum", "last", "offer", "ever", "in_segment",
-    "is_birthday", "event",
+    "attr",
+    "value",
+    "age",
+    "days_since",
+    "count",
+    "sum",
+    "last",
+    "offer",
+    "ever",
+    "in_segment",
+    "is_birthday",
+    "event",
 )
 _NULL_CHECKS = {"is null": False, "is not null": True}
 _CONDITION_EXAMPLE = '{"attr": "balance", "op": ">=", "value": 100}'

@@ -167,8 +167,18 @@ class IsBirthday:
 
 
 Operand: TypeAlias = (
-    Literal | Attribute | Age | DaysSince | Count | Sum | Last | Offer | Ever | InSegment
-    | IsBirthday | EventField
+    Literal
+    | Attribute
+    | Age
+    | DaysSince
+    | Count
+    | Sum
+    | Last
+    | Offer
+    | Ever
+    | InSegment
+    | IsBirthday
+    | EventField
 )
 
 

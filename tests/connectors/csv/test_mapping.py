@@ -164,9 +164,7 @@ def test_boolean_texts_that_yaml_reads_as_booleans_must_be_quoted() -> None:
 
 
 def test_a_text_cannot_be_both_true_and_false() -> None:
-    error = refusal(
-        columns=[{"column": "v", "type": "boolean", "true_values": ["Y"], "false_values": ["y"]}]
-    )
+    error = refusal(columns=[{"column": "v", "type": "boolean", "true_values": ["Y"], "false_values": ["y"]}])
 
     assert error.field == "columns[0].false_values"
 
@@ -210,9 +208,7 @@ def test_a_calculated_column_takes_the_type_of_its_expression() -> None:
 
 
 def test_a_calculated_column_whose_expression_does_not_fit_its_type_is_refused() -> None:
-    error = refusal(
-        columns=[{"column": "name"}, {"attribute": "n", "expression": "name", "type": "integer"}]
-    )
+    error = refusal(columns=[{"column": "name"}, {"attribute": "n", "expression": "name", "type": "integer"}])
 
     assert error.field == "columns[1].type"
     assert "gives a string" in str(error)
@@ -249,13 +245,9 @@ def test_an_unsubscribes_sync_needs_a_scope_and_no_columns() -> None:
     assert refusal(kind="unsubscribes", columns=None).field == "scope"
     no_columns = refusal(kind="unsubscribes", scope={"type": "all"})
     assert no_columns.field == "columns"
-    bad_channel = refusal(
-        kind="unsubscribes", columns=None, scope={"type": "channel", "value": "fax"}
-    )
+    bad_channel = refusal(kind="unsubscribes", columns=None, scope={"type": "channel", "value": "fax"})
     assert bad_channel.field == "scope.value"
-    both = refusal(
-        kind="unsubscribes", columns=None, scope={"type": "campaign", "value": "a", "column": "b"}
-    )
+    both = refusal(kind="unsubscribes", columns=None, scope={"type": "campaign", "value": "a", "column": "b"})
     assert both.field == "scope"
 
 

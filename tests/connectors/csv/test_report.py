@@ -35,11 +35,11 @@ def test_values_a_spreadsheet_would_run_as_formulas_are_defused() -> None:
     out = io.StringIO(newline="")
     report = ErrorReport(out)
 
-    report.add(RowError(2, "name", "=HYPERLINK(\"http://x\")", "bad"))
+    report.add(RowError(2, "name", '=HYPERLINK("http://x")', "bad"))
     report.add(RowError(3, "balance", "-12.5", "bad"))
 
     rows = read_report(out.getvalue())
-    assert rows[1][2] == "'=HYPERLINK(\"http://x\")"
+    assert rows[1][2] == '\'=HYPERLINK("http://x")'
     assert rows[2][2] == "-12.5"
 
 

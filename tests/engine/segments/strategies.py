@@ -51,9 +51,11 @@ numbers = st.one_of(
 )
 dates = st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 12, 31))
 moments = st.datetimes(
-    min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(2100, 1, 1),
-    timezones=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=-3)),
-                               dt.timezone(dt.timedelta(hours=5, minutes=45))]),
+    min_value=dt.datetime(1970, 1, 2),
+    max_value=dt.datetime(2100, 1, 1),
+    timezones=st.sampled_from(
+        [dt.UTC, dt.timezone(dt.timedelta(hours=-3)), dt.timezone(dt.timedelta(hours=5, minutes=45))]
+    ),
 )
 durations = st.builds(
     lambda amount, unit: f"{amount}{unit}",
@@ -153,21 +155,25 @@ conditions: st.SearchStrategy[Condition] = st.recursive(
 # --- random customers --------------------------------------------------------------------------
 
 attribute_values = st.one_of(
-    numbers, texts, st.booleans(), dates, moments, st.lists(texts, max_size=3).map(tuple),
-    recent_dates, recent_moments,
+    numbers,
+    texts,
+    st.booleans(),
+    dates,
+    moments,
+    st.lists(texts, max_size=3).map(tuple),
+    recent_dates,
+    recent_moments,
     st.sampled_from(["Montevideo", "uy", "123", "a"]),
 )
 
 
 @st.composite
 def contexts(draw: st.DrawFn) -> EvaluationContext:
-    now = NOW + dt.timedelta(minutes=draw(st.integers(min_value=-10**6, max_value=10**6)))
+    now = NOW + dt.timedelta(minutes=draw(st.integers(min_value=-(10**6), max_value=10**6)))
     events = draw(
         st.lists(
             st.tuples(
-                st.sampled_from(
-                    [*EVENT_NAMES, "interaction:click", "interaction:click:loan-q4"]
-                ),
+                st.sampled_from([*EVENT_NAMES, "interaction:click", "interaction:click:loan-q4"]),
                 st.integers(min_value=0, max_value=60 * 24 * 100).map(
                     lambda minutes: now - dt.timedelta(minutes=minutes)
                 ),
@@ -198,7 +204,9 @@ def contexts(draw: st.DrawFn) -> EvaluationContext:
 _time_varying_operands = st.one_of(
     st.builds(Count, st.builds(EventRef, event=st.sampled_from(EVENT_NAMES)), durations),
     st.builds(
-        Sum, st.builds(EventRef, event=st.sampled_from(EVENT_NAMES)), st.just("amount"),
+        Sum,
+        st.builds(EventRef, event=st.sampled_from(EVENT_NAMES)),
+        st.just("amount"),
         durations,
     ),
     st.builds(DaysSince, st.sampled_from(["born", "seen"])),
@@ -227,11 +235,13 @@ _amounts = st.integers(min_value=0, max_value=20) | st.integers(min_value=-20, m
 @st.composite
 def timed_contexts(draw: st.DrawFn) -> EvaluationContext:
     """Customers whose dates and events are near now, in various time zones."""
-    now = NOW + dt.timedelta(minutes=draw(st.integers(min_value=-10**6, max_value=10**6)))
+    now = NOW + dt.timedelta(minutes=draw(st.integers(min_value=-(10**6), max_value=10**6)))
     born = draw(st.dates(min_value=dt.date(1940, 1, 1), max_value=dt.date(2024, 1, 1)))
-    seen = draw(st.integers(min_value=0, max_value=90 * 24 * 60).map(
-        lambda minutes: now - dt.timedelta(minutes=minutes)
-    ))
+    seen = draw(
+        st.integers(min_value=0, max_value=90 * 24 * 60).map(
+            lambda minutes: now - dt.timedelta(minutes=minutes)
+        )
+    )
     events = draw(
         st.lists(
             st.tuples(

@@ -55,7 +55,9 @@ def test_printing_is_stable(condition: Condition) -> None:
 
 def test_the_json_form_of_a_simple_comparison_is_flat() -> None:
     assert to_json(rule_from_text("balance >= 10000")) == {
-        "attr": "balance", "op": ">=", "value": 10000,
+        "attr": "balance",
+        "op": ">=",
+        "value": 10000,
     }
 
 
@@ -72,14 +74,16 @@ def test_every_construct_of_the_guide_has_a_json_spelling() -> None:
         "email is null": {"attr": "email", "op": "is null"},
         "age >= 18": {"age": "birth_date", "op": ">=", "value": 18},
         "days_since(last_login) > 30": {"days_since": "last_login", "op": ">", "value": 30},
-        'is_birthday(birth_date, within="3d")': {
-            "is_birthday": {"attr": "birth_date", "within": "3d"}
-        },
+        'is_birthday(birth_date, within="3d")': {"is_birthday": {"attr": "birth_date", "within": "3d"}},
         'signup_date >= date("2024-01-01")': {
-            "attr": "signup_date", "op": ">=", "value": {"date": "2024-01-01"},
+            "attr": "signup_date",
+            "op": ">=",
+            "value": {"date": "2024-01-01"},
         },
         'count(event="card_transaction", within="7d") >= 3': {
-            "count": {"event": "card_transaction", "within": "7d"}, "op": ">=", "value": 3,
+            "count": {"event": "card_transaction", "within": "7d"},
+            "op": ">=",
+            "value": 3,
         },
         'sum(event="card_transaction", field="amount", within="30d") > 1000': {
             "sum": {"event": "card_transaction", "field": "amount", "within": "30d"},
@@ -87,7 +91,10 @@ def test_every_construct_of_the_guide_has_a_json_spelling() -> None:
             "value": 1000,
         },
         'last(event="login").channel == "app"': {
-            "last": {"event": "login"}, "field": "channel", "op": "==", "value": "app",
+            "last": {"event": "login"},
+            "field": "channel",
+            "op": "==",
+            "value": "app",
         },
         'ever(interaction="click", campaign="card-upsell")': {
             "ever": {"interaction": "click", "campaign": "card-upsell"}
@@ -104,9 +111,7 @@ def test_every_construct_of_the_guide_has_a_json_spelling() -> None:
 
 
 def test_a_one_item_and_in_json_is_just_that_item() -> None:
-    assert rule_from_json({"and": [{"attr": "a", "op": "==", "value": 1}]}) == rule_from_text(
-        "a == 1"
-    )
+    assert rule_from_json({"and": [{"attr": "a", "op": "==", "value": 1}]}) == rule_from_text("a == 1")
 
 
 def test_nested_groups_keep_their_parentheses() -> None:

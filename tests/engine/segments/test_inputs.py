@@ -13,9 +13,7 @@ def test_inputs_name_every_attribute_event_segment_and_campaign_read() -> None:
     )
     assert rule.inputs == RuleInputs(
         attributes=frozenset({"balance", "first name"}),
-        events=frozenset(
-            {"tx", "interaction:click:card-upsell", "login", "interaction:open"}
-        ),
+        events=frozenset({"tx", "interaction:click:card-upsell", "login", "interaction:open"}),
         segments=frozenset({"vip"}),
         campaigns=frozenset({"loan-q4"}),
     )
@@ -24,9 +22,10 @@ def test_inputs_name_every_attribute_event_segment_and_campaign_read() -> None:
 def test_date_rules_also_read_the_time_zone_attribute() -> None:
     assert rule_from_text("age >= 18").inputs.attributes == {"birth_date", "timezone"}
     assert rule_from_text("days_since(seen) > 3").inputs.attributes == {"seen", "timezone"}
-    assert rule_from_text('is_birthday(born)').inputs.attributes == {"born", "timezone"}
+    assert rule_from_text("is_birthday(born)").inputs.attributes == {"born", "timezone"}
     assert rule_from_text('signup >= date("2024-01-01")').inputs.attributes == {
-        "signup", "timezone",
+        "signup",
+        "timezone",
     }
 
 

@@ -8,8 +8,18 @@ import pytest
 
 from engine.segments.patterns import MAX_INPUT_LENGTH, compile_pattern, matches
 
-ACCEPTED = ["^Monte", "video$", "(?i)^monte", r"^\d{4}-\d{2}-\d{2}$", "gold|platinum",
-            "(?:ab)+", ".*a.*b", r"^[(]+$", "https?://(www\\.)?example", r"@gmail\.com$"]
+ACCEPTED = [
+    "^Monte",
+    "video$",
+    "(?i)^monte",
+    r"^\d{4}-\d{2}-\d{2}$",
+    "gold|platinum",
+    "(?:ab)+",
+    ".*a.*b",
+    r"^[(]+$",
+    "https?://(www\\.)?example",
+    r"@gmail\.com$",
+]
 REFUSED = {
     r"(\w+\s?)*$": "repeated group contains a repetition",
     "(a+)+": "repeated group contains a repetition",
