@@ -14,7 +14,7 @@ def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], in
 
     def parse(text: str) -> int:
         try:
-            value = int(text.replace("_", ""))
+            value = int(text)  # as Python reads it: "1_000" too
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a whole number {bounds}, got {text!r}") from None
         if value < minimum or (maximum is not None and value > maximum):
@@ -53,5 +53,5 @@ NON_NEGATIVE = whole_number(0)
 PORT = whole_number(1, 65535)
 POSITIVE = number(0, above=True)
 """A rate or a length of time that must be more than zero."""
-NON_NEGATIVE_SECONDS = number(0)
-"""A length of time where 0 means "none"."""
+NON_NEGATIVE_NUMBER = number(0)
+"""A rate or a length of time where 0 means none (no latency run) or no limit (a key's rate)."""

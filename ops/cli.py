@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from engine.errors import RefractError
 from engine.settings import SCOPES, Settings
-from ops.arguments import COUNT, PORT, POSITIVE
+from ops.arguments import COUNT, NON_NEGATIVE_NUMBER, PORT
 from ops.config import load_settings
 
 
@@ -459,7 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--origin", action="append", help="a browser origin a public key may be used from (repeatable)"
     )
     create.add_argument(
-        "--rate-per-s", type=POSITIVE, help="this key's rate limit (default: rate_limit_per_s)"
+        "--rate-per-s",
+        type=NON_NEGATIVE_NUMBER,
+        help="this key's rate limit in requests/s, 0: unlimited (default: rate_limit_per_s)",
     )
     create.add_argument("--burst", type=COUNT, help="this key's burst (default: rate_limit_burst)")
     create.set_defaults(func=cmd_keys)

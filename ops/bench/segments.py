@@ -44,7 +44,7 @@ from engine.segments.membership import (
 )
 from engine.state import CustomerState, evolve, from_document, to_document
 from engine.topics import TopicNames
-from ops.arguments import COUNT, NON_NEGATIVE, NON_NEGATIVE_SECONDS
+from ops.arguments import COUNT, NON_NEGATIVE, NON_NEGATIVE_NUMBER
 from ops.bench.ingest import _free_port, _processed, _produce, _ready_partitions, cpu_seconds
 from ops.bench.worker_process import bench_namespace, metric_total, spawn_worker, stop_processes, worker_env
 from ops.bench.workload import CITIES, ending_now, envelopes
@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--latency-seconds",
-        type=NON_NEGATIVE_SECONDS,
+        type=NON_NEGATIVE_NUMBER,
         default=15.0,
         help="length of the latency run (0: no latency run)",
     )

@@ -31,7 +31,8 @@ def refused(capsys, *argv):
         ),
         (["bench", "campaigns", "--partitions", "0"], "argument --partitions: expected a whole number"),
         (["up", "--web-port", "70000"], "argument --web-port: expected a whole number from 1 to 65535"),
-        (["keys", "create", "--rate-per-s", "-1"], "argument --rate-per-s: expected a number more than 0"),
+        (["keys", "create", "--rate-per-s", "-1"], "argument --rate-per-s: expected a number at least 0"),
+        (["import", "f.csv", "--sync", "s", "--processes", "1.5"], "argument --processes: expected a whole"),
     ],
 )
 def test_a_bad_number_on_the_command_line_is_refused_with_the_option_and_what_it_takes(capsys, argv, message):
@@ -45,3 +46,4 @@ def test_numbers_in_range_are_read_as_numbers():
     )
     assert (args.events, args.latency_seconds, args.backfills) == (1000, 0.0, 0)
     assert build_parser().parse_args(["up", "--web-port", "8081"]).web_port == 8081
+    assert build_parser().parse_args(["keys", "create", "--rate-per-s", "0"]).rate_per_s == 0  # no limit
