@@ -39,6 +39,7 @@ from streams.topic_admin import ensure_topics
 
 PLACEMENTS = ("home-hero", "offers", "welcome-popup", "sidebar", "app-home")
 RATES = (250, 500, 750, 1000, 1500, 2000, 2500, 3000, 4000, 6000, 8000)
+OFFERED_AT_LEAST = 0.97  # of a step's rate, or the step says the load generator fell short
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,6 +126,7 @@ def _load(url: str, bodies: Path, key: str, rate: float, seconds: float, pid: in
     )
     cpu_s = cpu_seconds([pid]) - cpu_before
     result: dict[str, Any] = json.loads(done.stdout)
+    offered = float(result.get("offered_rate", rate))
     latencies = sorted(result["latencies_ms"])
     answered = len(latencies) + sum(result["errors"].values())
     cpu_us = cpu_s * 1e6 / answered if answered else float("inf")
@@ -137,6 +139,7 @@ def _load(url: str, bodies: Path, key: str, rate: float, seconds: float, pid: in
             "p99": float("inf"),
             "p999": float("inf"),
             "cpu_us": cpu_us,
+            "offered": offered,
         }
     q = statistics.quantiles(latencies, n=1000)
     return {
@@ -147,6 +150,7 @@ def _load(url: str, bodies: Path, key: str, rate: float, seconds: float, pid: in
         "p99": q[989],
         "p999": q[998],
         "cpu_us": cpu_us,
+        "offered": offered,
     }
 
 
@@ -154,29 +158,25 @@ def _steps(
     url: str, bodies: Path, key: str, seconds: float, out: TextIO, label: str, pid: int
 ) -> list[dict[str, Any]]:
     """The fixed rate of the target (1,000 req/s) first, then rising rates until p99 >= 50 ms."""
-    results = [_load(url, bodies, key, 1000, seconds, pid)]
-    step = results[0]
-    print(
-        f"  {label:<8}  1,000 req/s: p50 {step['p50']:.1f} ms, p99 {step['p99']:.1f} ms,"
-        f" p99.9 {step['p999']:.1f} ms, CPU {step['cpu_us']:,.0f} µs/request, errors {step['errors'] or 0}",
-        file=out,
-        flush=True,
-    )
-    for rate in RATES:
-        if rate == 1000:
-            continue
+    results = []
+    for rate in (1000, *(r for r in RATES if r != 1000)):
         step = _load(url, bodies, key, rate, seconds, pid)
         results.append(step)
-        print(
-            f"  {label:<8} {rate:>6,} req/s: p50 {step['p50']:.1f} ms, p99 {step['p99']:.1f} ms,"
-            f" p99.9 {step['p999']:.1f} ms, CPU {step['cpu_us']:,.0f} µs/request,"
-            f" errors {step['errors'] or 0}",
-            file=out,
-            flush=True,
-        )
+        print(f"  {label:<8} {_step_line(step)}", file=out, flush=True)
         if step["p99"] > 50 or step["errors"]:
             break
     return results
+
+
+def _step_line(step: dict[str, Any]) -> str:
+    line = (
+        f"{step['rate']:>6,} req/s: p50 {step['p50']:.1f} ms, p99 {step['p99']:.1f} ms,"
+        f" p99.9 {step['p999']:.1f} ms, CPU {step['cpu_us']:,.0f} µs/request, errors {step['errors'] or 0}"
+    )
+    if step["offered"] < OFFERED_AT_LEAST * step["rate"]:
+        # The load generator itself could not keep the rate: its latencies count the lag.
+        line += f" (the load generator offered only {step['offered']:,.0f} req/s)"
+    return line
 
 
 def _best(results: list[dict[str, Any]]) -> float:
@@ -256,11 +256,18 @@ def main(args: argparse.Namespace, out: TextIO) -> int:
         f" p99.9 {at_1000['p999']:.1f} ms; bare endpoint p99 {ceiling[0]['p99']:.1f} ms",
         file=out,
     )
+    # A server that passed the highest step could go faster: its figure is a lower bound.
+    at_least = "at least " if best_bare == RATES[-1] else ""
     print(
-        f"  highest rate with p99 < 50 ms: Refract {best:,.0f} req/s, bare {best_bare:,.0f} req/s", file=out
+        f"  highest rate with p99 < 50 ms: Refract {best:,.0f} req/s, bare {at_least}{best_bare:,.0f} req/s"
+        + (" (the highest step)" if at_least else ""),
+        file=out,
     )
     if best_bare:
-        print(f"  ratio (target >= 0.5)                {best / best_bare:>8.2f}x", file=out)
+        print(
+            f"  ratio (target >= 0.5)                {'at most ' if at_least else ''}{best / best_bare:.2f}x",
+            file=out,
+        )
     # CPU per request at 500 req/s, a rate both servers keep up with (at 1,000 a saturated
     # server's figure says little).
     cpu = next((r["cpu_us"] for r in refract if r["rate"] == 500), float("inf"))
