@@ -5,6 +5,7 @@ that names the option and says what it takes (``refract bench decisions: error: 
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 
 
@@ -34,12 +35,7 @@ def number(minimum: float, *, above: bool = False) -> Callable[[str], float]:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number {bounds}, got {text!r}") from None
-        if (
-            value != value
-            or value in (float("inf"), float("-inf"))
-            or value < minimum
-            or (above and value == minimum)
-        ):
+        if not math.isfinite(value) or value < minimum or (above and value == minimum):
             raise argparse.ArgumentTypeError(f"expected a number {bounds}, got {text!r}")
         return value
 
