@@ -15,6 +15,7 @@ from api.server import install
 from engine.errors import ConfigurationError
 from engine.settings import ApiKeySetting, Settings
 from ops.gc_tuning import freeze_startup_objects, tune_for_throughput
+from ops.gil_switching import switch_often
 from ops.imports.scheduler import install_sync_scheduler
 from ops.kafka import LocalKafka
 from ops.logs import configure_logging
@@ -99,6 +100,7 @@ def run_worker(
     worker = build_worker(settings, bootstrap, on_web_init=lambda w, web: install(w, web))
     install_sync_scheduler(worker)  # scheduled syncs this worker owns (docs/imports.md)
     tune_for_throughput()
+    switch_often()
 
     @worker.app.task  # type: ignore[untyped-decorator]
     async def when_ready() -> None:
