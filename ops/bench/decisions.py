@@ -159,7 +159,9 @@ def _steps(
     url: str, bodies: Path, key: str, seconds: float, out: TextIO, label: str, pid: int
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The target's rate (1,000 req/s) for customers asking for the first time, then rising rates
-    (1,000 among them) until p99 >= 50 ms, for the same customers, who have been seen before.
+    (1,000 among them) until p99 >= 50 ms. Every step starts again from the first request body, so
+    the steps up to 1,000 req/s meet only customers seen in the first step; faster ones meet some
+    new customers past its 10,000 requests (with 10 s steps).
 
     A customer's first decision costs more: the control groups' withheld impressions are recorded
     then, and folded by the processor; later decisions find them in the state.
@@ -193,7 +195,7 @@ def _at(results: list[dict[str, Any]], rate: int) -> dict[str, Any] | None:
 
 def _latencies(step: dict[str, Any] | None) -> str:
     if step is None:
-        return "not measured (p99 passed 50 ms at a lower rate)"
+        return "not measured (the rising rates stopped below 1,000 req/s)"
     return f"p50 {step['p50']:.1f} ms, p99 {step['p99']:.1f} ms, p99.9 {step['p999']:.1f} ms"
 
 
