@@ -14,8 +14,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import confluent_kafka
+import structlog
 
 from engine.errors import InfrastructureError
+
+log = structlog.get_logger(__name__)
 
 
 class ProduceFailed(InfrastructureError):
@@ -150,7 +153,13 @@ class Producer:
 
     def _poll_forever(self) -> None:
         while not self._closing.is_set():
-            self._producer.poll(0.05)
+            try:
+                self._producer.poll(0.05)
+            except confluent_kafka.KafkaException as exc:
+                # A fatal error (the producer can no longer keep its order): poll raises it
+                # once, then serves the failed records' reports. Keep polling so their writers
+                # hear of it, rather than let this thread die and their futures wait forever.
+                log.error("producer.fatal_error", error=str(exc.args[0]))
 
     def send_batch(self, records: Sequence[OutRecord]) -> asyncio.Future[list[Delivered]]:
         """Queue ``records``; the returned future resolves with their offsets once all are acked."""
@@ -186,6 +195,8 @@ class Producer:
                 except BufferError:
                     # The local queue is full: let the poller drain it, then try again.
                     self._producer.poll(0.01)
+                except confluent_kafka.KafkaException as exc:
+                    raise _refused(exc) from None
 
     def send_nowait(self, records: Sequence[OutRecord]) -> None:
         """Queue ``records`` without waiting for, or hearing about, their acks (best effort).
@@ -214,6 +225,13 @@ class Producer:
         self._poller.join(timeout=1.0)
         if remaining:
             raise ProduceFailed(f"{remaining} records were not delivered before close", retriable=True)
+
+
+def _refused(exc: confluent_kafka.KafkaException) -> ProduceFailed:
+    """A record librdkafka refused to queue: larger than ``message.max.bytes``, or the producer
+    stopped after a fatal error."""
+    error = exc.args[0]
+    return ProduceFailed(f"Kafka did not accept a record: {error.str()}", retriable=error.retriable())
 
 
 class BulkProducer:
