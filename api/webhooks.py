@@ -34,6 +34,8 @@ log = structlog.get_logger(__name__)
 # An empty TwiML answer: Twilio sends no reply of its own (its opt-out handling still does).
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 CONTACTS_WAIT_S = 10.0
+# How long a reply from an unknown number waits for the directory to read what was just written.
+CONTACTS_CATCH_UP_S = 2.0
 
 
 def _not_configured(variable: str) -> ApiError:
@@ -165,4 +167,9 @@ class WebhookRoutes:
             if time.monotonic() >= deadline:
                 raise ApiError(503, "not_ready", "the contact directory is still loading; retry shortly")
             await asyncio.sleep(0.05)
-        return self.contacts.customer_for_phone(phone)
+        customer_id = self.contacts.customer_for_phone(phone)
+        if customer_id is None and await self.contacts.catch_up(CONTACTS_CATCH_UP_S):
+            # The number may have been added a moment ago: look again once the directory holds
+            # everything written to the contacts topic before this reply came in.
+            customer_id = self.contacts.customer_for_phone(phone)
+        return customer_id

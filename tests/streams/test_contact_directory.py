@@ -1,6 +1,9 @@
-"""The contact directory on the real broker: read whole at start, then followed."""
+"""The contact directory on the real broker: read whole at start, then followed, and caught up
+on demand with what was written a moment ago."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
@@ -64,3 +67,27 @@ def test_an_empty_topic_is_loaded_at_once(kafka: KafkaFixture, namespace: str) -
         assert len(directory) == 0
     finally:
         directory.stop()
+
+
+def test_catching_up_finds_a_number_written_a_moment_ago(kafka: KafkaFixture, namespace: str) -> None:
+    topic = TopicNames(namespace).contacts
+    ensure_topics(kafka.bootstrap, Settings(namespace=namespace, partitions=4))
+    # A slow follower: left alone it would see new records up to a second late.
+    directory = ContactDirectory(kafka.bootstrap, topic, poll_timeout_s=1.0)
+    directory.start()
+    try:
+        assert directory.loaded.wait(30), "the directory did not finish reading the topic"
+        assert asyncio.run(directory.catch_up(10)), "an empty topic is caught up at once"
+        for i in range(5):
+            phone = f"+5989900010{i}"
+            added = contact_index_records(None, None, None, phone, f"customer-{i}")
+            produce(kafka, [(r.key, r.value, r.topic) for r in contact_records(topic, added)])
+            assert asyncio.run(directory.catch_up(10))
+            assert directory.customer_for_phone(phone) == f"customer-{i}"  # no waiting needed
+    finally:
+        directory.stop()
+
+
+def test_a_directory_that_is_not_reading_does_not_wait_to_catch_up() -> None:
+    directory = ContactDirectory("127.0.0.1:1", "unused")
+    assert asyncio.run(directory.catch_up(10)) is False
