@@ -79,12 +79,7 @@ class _Acks:
         if self.future.done():
             return
         if self.error is not None:
-            self.future.set_exception(
-                ProduceFailed(
-                    f"Kafka did not accept a record: {self.error.str()}",
-                    retriable=self.error.retriable(),
-                )
-            )
+            self.future.set_exception(_refused(self.error))
         else:
             self.future.set_result(self._result())
 
@@ -196,7 +191,8 @@ class Producer:
                     # The local queue is full: let the poller drain it, then try again.
                     self._producer.poll(0.01)
                 except confluent_kafka.KafkaException as exc:
-                    raise _refused(exc) from None
+                    # Refused before queueing: too large, or the producer stopped (fatal).
+                    raise _refused(exc.args[0]) from None
 
     def send_nowait(self, records: Sequence[OutRecord]) -> None:
         """Queue ``records`` without waiting for, or hearing about, their acks (best effort).
@@ -227,10 +223,7 @@ class Producer:
             raise ProduceFailed(f"{remaining} records were not delivered before close", retriable=True)
 
 
-def _refused(exc: confluent_kafka.KafkaException) -> ProduceFailed:
-    """A record librdkafka refused to queue: larger than ``message.max.bytes``, or the producer
-    stopped after a fatal error."""
-    error = exc.args[0]
+def _refused(error: confluent_kafka.KafkaError) -> ProduceFailed:
     return ProduceFailed(f"Kafka did not accept a record: {error.str()}", retriable=error.retriable())
 
 
@@ -277,7 +270,7 @@ class BulkProducer:
             pass  # each record is written or failed within message.timeout.ms
         error, self._error = self._error, None
         if error is not None:
-            raise ProduceFailed(f"Kafka did not accept a record: {error.str()}", retriable=error.retriable())
+            raise _refused(error)
 
     def close(self, timeout_s: float = 10.0) -> None:
         remaining = self._producer.flush(timeout_s)
